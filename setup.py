@@ -1,0 +1,38 @@
+"""Installable package `embodied` with the `embodied` console script.
+
+Lower bounds are the versions tested on Debian 12 / Python 3.11 (see ../shared/SETUP_FACTS.md).
+torch/torchvision are pinned by the Makefile (2.14.1 / 0.29.1) because those lie on local disk.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="embodied",
+    version="0.1.0",
+    description="Embodied-AI research framework: CoW, CSR and SfA on Gymnasium-wrapped simulators",
+    packages=find_packages(include=["embodied", "embodied.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "gymnasium>=1.0",
+        "pybullet>=3.2.6",
+        "pyyaml>=6.0",
+        "rich>=13.0",
+        "matplotlib>=3.8",
+        "imageio>=2.34",
+        "imageio-ffmpeg>=0.5",
+        "psutil>=5.9",
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "open_clip_torch>=3.0",
+        "open3d>=0.18",
+        "torch-geometric>=2.5",
+    ],
+    extras_require={
+        "dev": ["pytest>=8.0"],
+        "thor": ["ai2thor>=5.0"],
+        "ray": ["ray>=2.9"],
+        "owlvit": ["transformers>=4.40"],
+    },
+    entry_points={"console_scripts": ["embodied=embodied.cli:main"]},
+)
