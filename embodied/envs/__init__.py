@@ -1,0 +1,2 @@
+"""Gymnasium environments: tasks over simulator backends. Importing this registers them."""
+from embodied.envs import objectnav_registration  # noqa: F401  (registers ObjectNav-PyBullet)

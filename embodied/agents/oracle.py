@@ -1,0 +1,221 @@
+"""The oracle: privileged shortest paths, then face the goal and Stop.
+
+It is the sanity check of the whole metric stack: with perfect knowledge it must score Success ~1
+and SPL close to 1, so a low number here means a bug in the env, the geodesics or the metrics —
+not in an agent. It plans in the agent's own action space (MoveAhead in one of the 12 headings a
+30-degree turn can reach), with A* guided by the task's geodesic distance field, because following a
+grid path with those actions would zig-zag and waste path length.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from embodied.agents.base import Agent
+from embodied.config import AgentConfig
+
+MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
+
+
+@dataclass
+class OracleConfig(AgentConfig):
+    """`goal_margin` keeps the planned end point strictly inside the success distance."""
+
+    id: str = "oracle"
+    goal_margin: float = 0.05
+    max_expansions: int = 60_000
+    max_goal_attempts: int = 4
+
+
+def _angle_diff(a: float, b: float) -> float:
+    return math.atan2(math.sin(a - b), math.cos(a - b))
+
+
+def _box_distance(xy: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    d = np.maximum(np.maximum(lo - xy, xy - hi), 0.0)
+    return float(np.hypot(d[0], d[1]))
+
+
+class OracleAgent(Agent):
+    """Plans once per goal attempt; re-plans when a move is refused or the goal is not in view."""
+
+    privileged = True
+
+    # ------------------------------------------------------------------------------- episode
+    def reset(self, info: dict[str, Any]) -> None:
+        p = info["privileged"]
+        self.grid = p["navgrid"]
+        # One cell of erosion: a position anywhere in a safe cell is still collision-free,
+        # because the env checks the exact cylinder while the grid only checks cell centres.
+        self.safe = ndimage.binary_erosion(self.grid.free, structure=np.ones((3, 3), bool))
+        self.field = p["goal_field"]
+        self.boxes = p["goal_boxes"]
+        self.heights = p["goal_heights"]
+        self.start = p["start_world"]
+        self.sd = float(p["success_distance"])
+        self.min_pixels = int(p["min_visible_pixels"])
+        self.step = float(p["step_size"])
+        self.turn = math.radians(p["rotate_degrees"])
+        self.look = math.radians(p["look_degrees"])
+        self.camera_height = float(info["camera"]["height_m"])
+        self.vfov = 2 * math.atan(math.tan(math.radians(info["camera"]["hfov"]) / 2)
+                                  * info["camera"]["height"] / info["camera"]["width"])
+        self.bad_goals: list[np.ndarray] = []
+        self.plan: list[np.ndarray] = []
+        self.last_xy: np.ndarray | None = None
+        self.expected_xy: np.ndarray | None = None
+        self.phase = "navigate"
+        self.face_tries: list[tuple[float, float]] = []
+        self.attempts = 0
+
+    def _world(self, pose: np.ndarray) -> tuple[np.ndarray, float, float]:
+        x0, y0, yaw0 = self.start
+        c, s = math.cos(yaw0), math.sin(yaw0)
+        x = x0 + c * pose[0] - s * pose[1]
+        y = y0 + s * pose[0] + c * pose[1]
+        return np.array([x, y]), yaw0 + float(pose[2]), float(pose[3])
+
+    # ------------------------------------------------------------------------------- acting
+    def act(self, obs: dict[str, Any]) -> int:
+        xy, yaw, pitch = self._world(obs["pose"])
+        if self.expected_xy is not None and np.linalg.norm(xy - self.expected_xy) > 1e-3:
+            self.plan = []  # a refused move: plan again from where we are
+        self.expected_xy = None
+        if self.phase == "navigate":
+            if self._at_goal(xy):
+                self.phase = "face"
+                self.face_tries = self._face_candidates(xy)
+            else:
+                if not self.plan:
+                    self.plan = self._astar(xy)
+                    if not self.plan:
+                        return STOP
+                return self._follow(xy, yaw)
+        return self._face(obs, xy, yaw, pitch)
+
+    def _follow(self, xy: np.ndarray, yaw: float) -> int:
+        target = self.plan[0]
+        heading = math.atan2(target[1] - xy[1], target[0] - xy[0])
+        diff = _angle_diff(heading, yaw)
+        if abs(diff) > self.turn / 2:
+            return ROTATE_LEFT if diff > 0 else ROTATE_RIGHT
+        self.plan.pop(0)
+        self.expected_xy = target
+        return MOVE_AHEAD
+
+    def _face(self, obs: dict[str, Any], xy: np.ndarray, yaw: float, pitch: float) -> int:
+        ids = [iid for lo, hi, iid in self.boxes if _box_distance(xy, lo, hi) <= self.sd]
+        inst = obs["instance"]
+        if any(np.count_nonzero(inst == iid) >= self.min_pixels for iid in ids):
+            return STOP
+        while self.face_tries:
+            want_yaw, want_pitch = self.face_tries[0]
+            dyaw = _angle_diff(want_yaw, yaw)
+            if abs(dyaw) > self.turn / 2:
+                return ROTATE_LEFT if dyaw > 0 else ROTATE_RIGHT
+            if want_pitch > pitch + self.look / 2:
+                return LOOK_UP
+            if want_pitch < pitch - self.look / 2:
+                return LOOK_DOWN
+            self.face_tries.pop(0)  # this view is reached and the goal is not in it
+        # Nothing in view from here: try another goal position, or give up.
+        self.attempts += 1
+        if self.attempts >= self.config.max_goal_attempts:
+            return STOP
+        self.bad_goals.append(xy.copy())
+        self.phase, self.plan = "navigate", []
+        return self._reset_pitch(pitch)
+
+    def _reset_pitch(self, pitch: float) -> int:
+        if pitch > self.look / 2:
+            return LOOK_DOWN
+        if pitch < -self.look / 2:
+            return LOOK_UP
+        return ROTATE_LEFT  # harmless: the next call re-plans and turns as needed
+
+    def _face_candidates(self, xy: np.ndarray) -> list[tuple[float, float]]:
+        """Views to try, best first: towards each goal box in reach, at the pitch that frames it."""
+        views = []
+        reach = [(lo, hi, iid) for lo, hi, iid in self.boxes if _box_distance(xy, lo, hi) <= self.sd]
+        reach.sort(key=lambda b: _box_distance(xy, b[0], b[1]))
+        for lo, hi, iid in reach:
+            centre = (lo + hi) / 2
+            heading = math.atan2(centre[1] - xy[1], centre[0] - xy[0])
+            yaw = self.start[2] + round(_angle_diff(heading, self.start[2]) / self.turn) * self.turn
+            z_lo, z_hi = self.heights[iid]
+            horizontal = max(float(np.linalg.norm(centre - xy)), 1e-3)
+            elevation = math.atan2((z_lo + z_hi) / 2 - self.camera_height, horizontal)
+            pitches = sorted((k * self.look for k in range(-2, 2)), key=lambda q: abs(q - elevation))
+            for q in pitches[:2]:
+                for dy in (0.0, self.turn, -self.turn):
+                    views.append((yaw + dy, q))
+        return views
+
+    # ------------------------------------------------------------------------------- planning
+    def _at_goal(self, xy: np.ndarray) -> bool:
+        if any(np.linalg.norm(xy - b) < 0.5 for b in self.bad_goals):
+            return False
+        limit = self.sd - self.config.goal_margin
+        return any(_box_distance(xy, lo, hi) <= limit for lo, hi, _ in self.boxes)
+
+    def _field_at(self, xy: np.ndarray) -> float:
+        i, j = self.grid.world_to_cell(xy)
+        h, w = self.field.shape
+        if 0 <= i < h and 0 <= j < w:
+            return float(self.field[i, j])
+        return math.inf
+
+    def _segment_safe(self, a: np.ndarray, b: np.ndarray) -> bool:
+        n = max(2, int(math.ceil(np.linalg.norm(b - a) / (self.grid.resolution / 2))) + 1)
+        pts = a[None, :] + np.linspace(0.0, 1.0, n)[:, None] * (b - a)[None, :]
+        ij = self.grid.world_to_cell(pts)
+        h, w = self.safe.shape
+        inside = (ij[:, 0] >= 0) & (ij[:, 0] < h) & (ij[:, 1] >= 0) & (ij[:, 1] < w)
+        if not inside.all():
+            return False
+        return bool(self.safe[ij[:, 0], ij[:, 1]].all())
+
+    def _astar(self, start: np.ndarray) -> list[np.ndarray]:
+        """A* over positions reachable by MoveAhead in the 12 headings; cost = metres moved."""
+        yaw0 = self.start[2]
+        n_dirs = int(round(2 * math.pi / self.turn))
+        moves = [self.step * np.array([math.cos(yaw0 + k * self.turn), math.sin(yaw0 + k * self.turn)])
+                 for k in range(n_dirs)]
+        key = lambda p: (int(round(p[0] / 0.02)), int(round(p[1] / 0.02)))  # noqa: E731
+        nodes: list[tuple[np.ndarray, int]] = [(start.copy(), -1)]
+        frontier = [(self._field_at(start), 0.0, 0)]
+        closed: set[tuple[int, int]] = set()
+        best_seen: dict[tuple[int, int], float] = {key(start): 0.0}
+        expansions = 0
+        while frontier and expansions < self.config.max_expansions:
+            _, g, idx = heapq.heappop(frontier)
+            pos = nodes[idx][0]
+            k = key(pos)
+            if k in closed:
+                continue
+            closed.add(k)
+            if idx != 0 and self._at_goal(pos):
+                path = []
+                while idx > 0:
+                    path.append(nodes[idx][0])
+                    idx = nodes[idx][1]
+                return path[::-1]
+            expansions += 1
+            for move in moves:
+                nxt = pos + move
+                nk = key(nxt)
+                ng = g + self.step
+                if nk in closed or best_seen.get(nk, math.inf) <= ng:
+                    continue
+                h = self._field_at(nxt)
+                if not math.isfinite(h) or not self._segment_safe(pos, nxt):
+                    continue
+                best_seen[nk] = ng
+                nodes.append((nxt, idx))
+                heapq.heappush(frontier, (ng + 0.98 * h, ng, len(nodes) - 1))
+        return []

@@ -1,0 +1,293 @@
+"""ObjectNav on the embedded PyBullet houses: `embodied/ObjectNav-PyBullet-v0`.
+
+The task layer owns the rules and the metrics (DESIGN.md): the agent sees rgb, depth, a
+GPS+compass pose relative to its start and the goal's name; it moves on a continuous floor with
+RoboTHOR's action set and calls Stop. Success, SPL and soft-SPL are computed here from the
+backend's geodesic distances, never by agents, so every agent is scored the same way.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from embodied import metrics
+from embodied.config import ConfigError, EnvConfig
+from embodied.envs import objectnav_episodes as episodes_lib
+from embodied.envs.pybullet.scene import PyBulletScene
+from embodied.perception.navgrid import geodesic_distance
+
+ENV_ID = "embodied/ObjectNav-PyBullet-v0"
+ACTIONS = ("MoveAhead", "RotateLeft", "RotateRight", "LookUp", "LookDown", "Stop")
+MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
+PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0
+GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
+
+
+@dataclass
+class ObjectNavConfig(EnvConfig):
+    """Settings of the embedded ObjectNav task (RoboTHOR's defaults where they exist)."""
+
+    id: str = ENV_ID
+    split: str = "val"
+    width: int = 224
+    height: int = 224
+    hfov: float = 90.0
+    renderer: str = "auto"
+    max_steps: int = 500
+    success_distance: float = 1.0
+    require_visible: bool = True
+    min_visible_pixels: int = 10
+    step_size: float = 0.25
+    rotate_degrees: float = 30.0
+    look_degrees: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.renderer not in ("auto", "tiny", "egl"):
+            raise ConfigError(f"env.renderer: got {self.renderer!r}, expected one of auto, tiny, egl")
+        for name in ("width", "height", "max_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"env.{name}: got {getattr(self, name)}, expected a positive integer")
+        if not 0.0 < self.hfov < 180.0:
+            raise ConfigError(f"env.hfov: got {self.hfov}, expected degrees in (0, 180)")
+
+
+def wrap_angle(a: float) -> float:
+    """Angle in (-pi, pi], so yaws compare and print the same however the agent turned."""
+    return math.atan2(math.sin(a), math.cos(a))
+
+
+class ObjectNavEnv(gym.Env):
+    """Find an instance of a named object category in a procedural house, then call Stop."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, config: ObjectNavConfig | None = None, render_mode: str | None = None,
+                 privileged: bool = False, **overrides: Any) -> None:
+        config = config or ObjectNavConfig()
+        if overrides:
+            known = {f.name for f in fields(config)}
+            unknown = sorted(set(overrides) - known)
+            if unknown:
+                raise TypeError(f"ObjectNavEnv got unknown settings {unknown}; known: {sorted(known)}")
+            config = replace(config, **overrides)
+        self.config = config
+        self.render_mode = render_mode
+        self.privileged = privileged
+        self.action_space = spaces.Discrete(len(ACTIONS))
+        h, w = config.height, config.width
+        obs = {
+            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
+            "depth": spaces.Box(0.0, np.inf, (h, w, 1), np.float32),
+            "pose": spaces.Box(-np.inf, np.inf, (4,), np.float32),
+            "goal": spaces.Text(max_length=64, charset=GOAL_CHARSET),
+        }
+        if privileged:
+            obs["instance"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
+            obs["semantic"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
+        self.observation_space = spaces.Dict(obs)
+        self.scene = PyBulletScene(width=w, height=h, hfov_deg=config.hfov,
+                                   renderer=config.renderer,
+                                   agent_radius=episodes_lib.AGENT_RADIUS,
+                                   agent_height=episodes_lib.AGENT_HEIGHT)
+        self._house_seed: int | None = None
+        self._fields: dict[str, np.ndarray] = {}
+        self._file_episodes: list[dict[str, Any]] | None = None
+        self._frame: dict[str, np.ndarray] = {}
+        self.episode: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------- episodes
+    def _default_episode(self) -> dict[str, Any]:
+        """An episode of the configured split, drawn with the env's RNG (reset without options)."""
+        split = self.config.split
+        if split in episodes_lib.SPLITS:
+            size = episodes_lib.SPLITS[split].size
+            index = int(self.np_random.integers(size))
+            return episodes_lib.split_episode(split, index, self.config.success_distance)
+        if self._file_episodes is None:
+            self._file_episodes = episodes_lib.read_dataset(split)
+        return self._file_episodes[int(self.np_random.integers(len(self._file_episodes)))]
+
+    def _load_house(self, seed: int) -> None:
+        if seed == self._house_seed:
+            return
+        self.house = episodes_lib.cached_house(seed)
+        self.scene.load(self.house)
+        self.grid = episodes_lib.house_navgrid(self.house)
+        self._fields = {}
+        self._house_seed = seed
+
+    def _goal_field(self, category: str) -> np.ndarray:
+        if category not in self._fields:
+            self._fields[category] = episodes_lib.goal_field(self.grid, self.goal_boxes,
+                                                             self.config.success_distance)
+        return self._fields[category]
+
+    # ----------------------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        spec = (options or {}).get("episode") or self._default_episode()
+        self.episode = spec
+        self._load_house(int(spec["house_seed"]))
+        self.category = str(spec["category"])
+        self.goal_boxes = episodes_lib.goal_boxes(self.house, self.category)
+        if not self.goal_boxes:
+            raise ValueError(f"episode {spec['episode_id']}: house {spec['house_seed']} has no "
+                             f"{self.category!r}")
+        self.field = self._goal_field(self.category)
+        x, y, yaw = (float(v) for v in spec["start"])
+        self.start = (x, y, yaw)
+        self.position = np.array([x, y])
+        self.yaw, self.pitch = yaw, 0.0
+        self.trajectory = [self.position.copy()]
+        self.path_length = 0.0
+        self.steps = 0
+        self.shortest_path_length = self._distance_to_goal()
+        self.done = False
+        obs = self._observe()
+        info = {
+            "episode_id": spec["episode_id"],
+            "goal": self.category,
+            "camera": {**self.scene.intrinsics(), "height_m": self.scene.camera_height},
+            "renderer": self.scene.renderer,
+            "actions": ACTIONS,
+        }
+        if self.privileged:
+            info["privileged"] = self._privileged_info()
+        return obs, info
+
+    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self.episode is None or self.done:
+            raise RuntimeError("step() called before reset() or after the episode ended")
+        action = int(action)
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1} {ACTIONS}")
+        self.steps += 1
+        success = self._apply(action)
+        terminated = action == STOP
+        truncated = not terminated and self.steps >= self.config.max_steps
+        obs = self._observe(segment=terminated or truncated)
+        info: dict[str, Any] = {"last_action_success": success, "steps": self.steps}
+        if terminated or truncated:
+            self.done = True
+            info["metrics"] = self._metrics(stop_called=terminated)
+            info["record"] = {"category": self.category, "renderer": self.scene.renderer}
+        return obs, 0.0, terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        from embodied import viz
+        return viz.objectnav_frame(self._frame["rgb"], self.grid, self.trajectory,
+                                   (self.position[0], self.position[1], self.yaw),
+                                   self.goal_boxes, self.category)
+
+    def close(self) -> None:
+        self.scene.close()
+
+    # ----------------------------------------------------------------------------- internals
+    def _apply(self, action: int) -> bool:
+        cfg = self.config
+        if action == MOVE_AHEAD:
+            target = self.position + cfg.step_size * np.array([math.cos(self.yaw), math.sin(self.yaw)])
+            if not self.scene.try_move(self.position, target):
+                return False
+            self.path_length += float(np.linalg.norm(target - self.position))
+            self.position = target
+            self.trajectory.append(target.copy())
+            return True
+        if action in (ROTATE_LEFT, ROTATE_RIGHT):
+            sign = 1.0 if action == ROTATE_LEFT else -1.0
+            self.yaw = wrap_angle(self.yaw + sign * math.radians(cfg.rotate_degrees))
+            return True
+        if action in (LOOK_UP, LOOK_DOWN):
+            sign = 1.0 if action == LOOK_UP else -1.0
+            pitch = self.pitch + sign * math.radians(cfg.look_degrees)
+            lo, hi = math.radians(PITCH_MIN_DEG), math.radians(PITCH_MAX_DEG)
+            if pitch < lo - 1e-9 or pitch > hi + 1e-9:
+                return False
+            self.pitch = pitch
+            return True
+        return True  # Stop
+
+    def _observe(self, segment: bool = False) -> dict[str, Any]:
+        want_seg = segment or self.privileged
+        frame = self.scene.render(self.position[0], self.position[1], self.yaw, self.pitch,
+                                  want_depth=True, want_seg=want_seg)
+        self._frame = frame
+        obs = {
+            "rgb": frame["rgb"],
+            "depth": frame["depth"][..., None].astype(np.float32),
+            "pose": self._relative_pose(),
+            "goal": self.category,
+        }
+        if self.privileged:
+            obs["instance"] = frame["instance"].astype(np.int32)
+            obs["semantic"] = frame["semantic"].astype(np.int32)
+        return obs
+
+    def _relative_pose(self) -> np.ndarray:
+        """GPS+compass: position and heading in the frame of the start pose."""
+        x0, y0, yaw0 = self.start
+        dx, dy = self.position[0] - x0, self.position[1] - y0
+        c, s = math.cos(-yaw0), math.sin(-yaw0)
+        return np.array([c * dx - s * dy, s * dx + c * dy, wrap_angle(self.yaw - yaw0), self.pitch],
+                        dtype=np.float32)
+
+    def _distance_to_goal(self) -> float:
+        return float(geodesic_distance(self.grid, self.field, self.position))
+
+    def visible_pixels(self) -> dict[int, int]:
+        """Pixels of each goal instance in the last frame (needs a segmented frame)."""
+        inst = self._frame.get("instance")
+        if inst is None:
+            return {}
+        return {iid: int(np.count_nonzero(inst == iid)) for _, _, iid in self.goal_boxes}
+
+    def _metrics(self, stop_called: bool) -> dict[str, Any]:
+        cfg = self.config
+        pixels = self.visible_pixels()
+        success = False
+        for lo, hi, iid in self.goal_boxes:
+            distance = metrics.distance_to_box_2d(self.position, lo, hi)
+            visible = pixels.get(iid, 0) >= cfg.min_visible_pixels
+            success = success or metrics.objectnav_success(
+                stop_called, distance, cfg.success_distance, visible, cfg.require_visible)
+        d_final = self._distance_to_goal()
+        l, p = self.shortest_path_length, self.path_length
+        return {
+            "success": bool(success),
+            "spl": metrics.spl(success, l, p),
+            "soft_spl": metrics.soft_spl(l, d_final, l, p),
+            "distance_to_goal": d_final,
+            "path_length": p,
+            "shortest_path_length": l,
+            "steps": self.steps,
+        }
+
+    def _privileged_info(self) -> dict[str, Any]:
+        """What oracles may read: the map, the goal region's distance field, the goal boxes."""
+        return {
+            "navgrid": self.grid,
+            "goal_field": self.field,
+            "goal_boxes": self.goal_boxes,
+            "start_world": self.start,
+            "success_distance": self.config.success_distance,
+            "min_visible_pixels": self.config.min_visible_pixels,
+            "step_size": self.config.step_size,
+            "rotate_degrees": self.config.rotate_degrees,
+            "look_degrees": self.config.look_degrees,
+            "goal_heights": {iid: self._instance_height(iid) for _, _, iid in self.goal_boxes},
+        }
+
+    def _instance_height(self, instance_id: int) -> tuple[float, float]:
+        for obj in self.house.objects:
+            if obj.instance_id == instance_id:
+                lo, hi = obj.world_aabb()
+                return float(lo[2]), float(hi[2])
+        raise KeyError(instance_id)

@@ -1,0 +1,207 @@
+"""ObjectNav episode datasets for the embedded PyBullet houses.
+
+Like Habitat's episode datasets, an experiment names either a split (`train`, `val`, `test`) or a
+dataset JSON file written by `embodied episodes generate`. Splits are deterministic from their name:
+each split draws its houses from its own seed range, so no two splits share a house. An episode is
+cheap to regenerate from `(split, index)` alone, so a run lists only the episodes it needs.
+
+Episode record (JSON-safe dict):
+    episode_id, split, house_seed, category, start [x, y, yaw], shortest_path_length (m),
+    success_distance (m)
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embodied.config import ConfigError
+from embodied.envs.pybullet.house import HouseSpec, generate_house
+from embodied.perception.navgrid import NavGrid, distance_field, geodesic_distance
+
+DATASET_VERSION = 1
+ROTATE_DEG = 30.0
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """How a named split is drawn: its own seed range and size."""
+
+    seed_base: int
+    houses: int
+    episodes_per_house: int = 2
+
+    @property
+    def size(self) -> int:
+        return self.houses * self.episodes_per_house
+
+
+SPLITS: dict[str, SplitInfo] = {
+    "train": SplitInfo(seed_base=1_000_000, houses=500),
+    "val": SplitInfo(seed_base=2_000_000, houses=25),
+    "test": SplitInfo(seed_base=3_000_000, houses=25),
+}
+
+MIN_GEODESIC = 1.5  # metres from the start to the goal region, at least
+AGENT_RADIUS = 0.18
+AGENT_HEIGHT = 1.0
+GRID_RESOLUTION = 0.05
+
+
+def house_seed(split: str, house_index: int) -> int:
+    """The seed of a split's house: disjoint ranges per split (see SPLITS)."""
+    return SPLITS[split].seed_base + house_index
+
+
+@lru_cache(maxsize=8)
+def cached_house(seed: int) -> HouseSpec:
+    """Houses are pure functions of their seed; keep the last few to avoid regenerating."""
+    return generate_house(seed)
+
+
+def house_navgrid(house: HouseSpec, resolution: float = GRID_RESOLUTION,
+                  radius: float = AGENT_RADIUS, height: float = AGENT_HEIGHT) -> NavGrid:
+    """The navigability grid of a house: every footprint in the agent's height band, inflated."""
+    polygons = []
+    for obj in house.objects:
+        if obj.kind == "structure" and obj.category == "Floor":
+            continue
+        polygons.extend(obj.footprints(0.03, height))
+    return NavGrid.from_footprints(polygons, house.bounds, resolution=resolution, inflation=radius)
+
+
+def goal_boxes(house: HouseSpec, category: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """2-D bounding boxes (min_xy, max_xy, instance_id) of every instance of a category."""
+    boxes = []
+    for obj in house.goal_instances(category):
+        lo, hi = obj.world_aabb()
+        boxes.append((np.asarray(lo[:2], float), np.asarray(hi[:2], float), obj.instance_id))
+    return boxes
+
+
+def goal_region(grid: NavGrid, boxes: list[tuple[np.ndarray, np.ndarray, int]],
+                success_distance: float) -> np.ndarray:
+    """Free cells whose centre is within `success_distance` (2-D) of a goal instance's box."""
+    h, w = grid.free.shape
+    xs = grid.origin[0] + (np.arange(w) + 0.5) * grid.resolution
+    ys = grid.origin[1] + (np.arange(h) + 0.5) * grid.resolution
+    best = np.full((h, w), np.inf)
+    for lo, hi, _ in boxes:
+        dx = np.maximum(np.maximum(lo[0] - xs, xs - hi[0]), 0.0)
+        dy = np.maximum(np.maximum(lo[1] - ys, ys - hi[1]), 0.0)
+        best = np.minimum(best, np.hypot(dy[:, None], dx[None, :]))
+    return grid.free & (best <= success_distance)
+
+
+def goal_field(grid: NavGrid, boxes: list[tuple[np.ndarray, np.ndarray, int]],
+               success_distance: float) -> np.ndarray:
+    """Geodesic distance (m) from every free cell to the nearest cell of the goal region."""
+    return distance_field(grid, goal_region(grid, boxes, success_distance))
+
+
+def _house_episodes(split: str, house_index: int, success_distance: float) -> list[dict[str, Any]]:
+    """The episodes of one house: a goal category present in it and a start far enough away."""
+    info = SPLITS[split]
+    seed = house_seed(split, house_index)
+    house = cached_house(seed)
+    grid = house_navgrid(house)
+    rng = np.random.default_rng([seed, DATASET_VERSION])
+    categories = sorted({o.category for o in house.objects if o.kind == "object"})
+    rng.shuffle(categories)
+    episodes: list[dict[str, Any]] = []
+    for category in categories:
+        if len(episodes) == info.episodes_per_house:
+            break
+        field = goal_field(grid, goal_boxes(house, category), success_distance)
+        candidates = np.argwhere(np.isfinite(field) & (field >= MIN_GEODESIC))
+        if len(candidates) == 0:
+            continue
+        i, j = candidates[rng.integers(len(candidates))]
+        x, y = grid.cell_to_world(np.array([i, j]))
+        yaw = float(np.deg2rad(ROTATE_DEG * rng.integers(0, int(360 / ROTATE_DEG))))
+        start_l = geodesic_distance(grid, field, np.array([x, y]))
+        episodes.append({
+            "episode_id": f"{split}-{house_index:04d}-{len(episodes)}",
+            "split": split,
+            "house_seed": int(seed),
+            "category": category,
+            "start": [round(float(x), 4), round(float(y), 4), round(yaw, 6)],
+            "shortest_path_length": round(float(start_l), 4),
+            "success_distance": success_distance,
+        })
+    if len(episodes) < info.episodes_per_house:
+        raise RuntimeError(f"house {seed} of split {split!r} yields only {len(episodes)} episodes")
+    return episodes
+
+
+def split_episodes(split: str, count: int | None = None,
+                   success_distance: float = 1.0) -> list[dict[str, Any]]:
+    """The first `count` episodes of a named split (all by default), generated on demand."""
+    if split not in SPLITS:
+        raise KeyError(split)
+    info = SPLITS[split]
+    count = info.size if count is None else count
+    episodes: list[dict[str, Any]] = []
+    house_index = 0
+    while len(episodes) < count and house_index < info.houses:
+        episodes.extend(_house_episodes(split, house_index, success_distance))
+        house_index += 1
+    return episodes[:count]
+
+
+def split_episode(split: str, index: int, success_distance: float = 1.0) -> dict[str, Any]:
+    """Random access to one episode of a split without generating the ones before it."""
+    info = SPLITS[split]
+    house_index, k = divmod(index % info.size, info.episodes_per_house)
+    return _house_episodes(split, house_index, success_distance)[k]
+
+
+def write_dataset(path: str | os.PathLike, episodes: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    """Write a dataset file atomically, so a killed generator never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"format": "embodied.objectnav", "version": DATASET_VERSION, **meta, "episodes": episodes}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, path)
+
+
+REQUIRED_KEYS = ("episode_id", "house_seed", "category", "start")
+
+
+def read_dataset(path: str | os.PathLike, key: str = "env.split") -> list[dict[str, Any]]:
+    """Load and validate a dataset file; any problem is a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{key}: dataset file {str(path)!r} does not exist "
+                          f"(expected a split name {sorted(SPLITS)} or a dataset .json file)")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{key}: dataset file {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != "embodied.objectnav":
+        raise ConfigError(f"{key}: {str(path)!r} is not an ObjectNav dataset "
+                          "(expected a JSON object with \"format\": \"embodied.objectnav\")")
+    episodes = doc.get("episodes")
+    if not isinstance(episodes, list) or not episodes:
+        raise ConfigError(f"{key}: {str(path)!r} has no \"episodes\" list")
+    seen = set()
+    for n, ep in enumerate(episodes):
+        missing = [k for k in REQUIRED_KEYS if not isinstance(ep, dict) or k not in ep]
+        if missing:
+            raise ConfigError(f"{key}: {str(path)!r} episode #{n} lacks {missing} "
+                              f"(each episode needs {list(REQUIRED_KEYS)})")
+        if ep["episode_id"] in seen:
+            raise ConfigError(f"{key}: {str(path)!r} repeats episode_id {ep['episode_id']!r}")
+        seen.add(ep["episode_id"])
+        if not (isinstance(ep["start"], list) and len(ep["start"]) == 3):
+            raise ConfigError(f"{key}: {str(path)!r} episode {ep['episode_id']!r}: start must be "
+                              f"[x, y, yaw], got {ep['start']!r}")
+    return episodes

@@ -1,0 +1,45 @@
+"""Registers the embedded ObjectNav env with the project registry and with Gymnasium."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from embodied import registry
+from embodied.config import ConfigError
+from embodied.envs import objectnav_episodes as episodes_lib
+from embodied.envs.objectnav import ENV_ID, ObjectNavConfig, ObjectNavEnv
+
+
+def list_objectnav_episodes(cfg: ObjectNavConfig) -> list[dict[str, Any]]:
+    """Episodes named by `env.split`: a split name (generated on demand) or a dataset file."""
+    split = cfg.split
+    if split in episodes_lib.SPLITS:
+        size = episodes_lib.SPLITS[split].size
+        if cfg.episodes is not None and cfg.episodes > size:
+            raise ConfigError(f"env.episodes: got {cfg.episodes}, but split {split!r} has {size} episodes")
+        return episodes_lib.split_episodes(split, cfg.episodes, cfg.success_distance)
+    if not split.endswith(".json"):
+        raise ConfigError(f"env.split: got {split!r}, expected a split name "
+                          f"{sorted(episodes_lib.SPLITS)} or a dataset .json file")
+    episodes = episodes_lib.read_dataset(split)
+    if cfg.episodes is not None:
+        if cfg.episodes > len(episodes):
+            raise ConfigError(f"env.episodes: got {cfg.episodes}, but {split!r} has {len(episodes)} episodes")
+        episodes = episodes[: cfg.episodes]
+    return episodes
+
+
+def generate_objectnav_dataset(cfg: ObjectNavConfig, out: str) -> int:
+    """`embodied episodes generate`: write a split's episodes to a dataset file; returns the count."""
+    if cfg.split not in episodes_lib.SPLITS:
+        raise ConfigError(f"env.split: got {cfg.split!r}, expected a split name {sorted(episodes_lib.SPLITS)}")
+    episodes = episodes_lib.split_episodes(cfg.split, cfg.episodes, cfg.success_distance)
+    episodes_lib.write_dataset(out, episodes, {"split": cfg.split, "env": ENV_ID})
+    return len(episodes)
+
+
+registry.register_env(ENV_ID, ObjectNavEnv, ObjectNavConfig, list_objectnav_episodes,
+                      generate_fn=generate_objectnav_dataset)
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point="embodied.envs.objectnav:ObjectNavEnv")

@@ -1,0 +1,133 @@
+"""Pictures of runs: top-down maps, episode videos and summary plots.
+
+Frames are drawn with plain numpy (no matplotlib per frame) so that `run.save_video=true` costs
+little next to rendering; matplotlib is used once per run, for the summary plot.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+FREE = np.array([235, 235, 235], np.uint8)
+BLOCKED = np.array([70, 70, 80], np.uint8)
+GOAL = np.array([220, 40, 40], np.uint8)
+PATH = np.array([40, 110, 230], np.uint8)
+AGENT = np.array([20, 160, 60], np.uint8)
+
+
+def _to_pixels(xy: np.ndarray, origin: Sequence[float], resolution: float, height: int) -> np.ndarray:
+    """World (x, y) -> image (row, col) with +y pointing up in the picture."""
+    col = (xy[..., 0] - origin[0]) / resolution
+    row = height - 1 - (xy[..., 1] - origin[1]) / resolution
+    return np.stack([row, col], axis=-1)
+
+
+def draw_polyline(img: np.ndarray, pts_rc: np.ndarray, color: np.ndarray, width: int = 1) -> None:
+    """Draw connected segments by dense sampling: simple, vectorized, good enough for maps."""
+    if len(pts_rc) == 0:
+        return
+    if len(pts_rc) == 1:
+        draw_disc(img, pts_rc[0], width, color)
+        return
+    seg = np.diff(pts_rc, axis=0)
+    n = np.maximum(np.ceil(np.abs(seg).max(axis=1) * 2), 1).astype(int)
+    samples = np.concatenate([pts_rc[k] + np.linspace(0, 1, n[k] + 1)[:, None] * seg[k]
+                              for k in range(len(seg))])
+    for dr in range(-(width // 2), width // 2 + 1):
+        for dc in range(-(width // 2), width // 2 + 1):
+            r = np.clip(np.round(samples[:, 0]).astype(int) + dr, 0, img.shape[0] - 1)
+            c = np.clip(np.round(samples[:, 1]).astype(int) + dc, 0, img.shape[1] - 1)
+            img[r, c] = color
+
+
+def draw_disc(img: np.ndarray, centre_rc: np.ndarray, radius: float, color: np.ndarray) -> None:
+    r0, c0 = centre_rc
+    rr, cc = np.ogrid[: img.shape[0], : img.shape[1]]
+    img[(rr - r0) ** 2 + (cc - c0) ** 2 <= radius ** 2] = color
+
+
+def topdown_map(grid: Any, trajectory: Iterable[np.ndarray], pose: tuple[float, float, float],
+                goal_boxes: Sequence[tuple[np.ndarray, np.ndarray, int]], size: int) -> np.ndarray:
+    """The house's navigability grid with goal boxes, the path so far and the agent, `size` px tall."""
+    free = grid.free[::-1]  # row 0 is the lowest y in the grid; images put it at the bottom
+    h, w = free.shape
+    scale = size / h
+    rows = np.minimum((np.arange(size) / scale).astype(int), h - 1)
+    width_px = max(1, int(round(w * scale)))
+    cols = np.minimum((np.arange(width_px) / scale).astype(int), w - 1)
+    img = np.where(free[rows][:, cols, None], FREE, BLOCKED).astype(np.uint8)
+    res = grid.resolution / scale
+    for lo, hi, _ in goal_boxes:
+        a = _to_pixels(np.asarray(lo), grid.origin, res, size)
+        b = _to_pixels(np.asarray(hi), grid.origin, res, size)
+        r0, r1 = sorted((int(a[0]), int(b[0])))
+        c0, c1 = sorted((int(a[1]), int(b[1])))
+        img[max(r0 - 1, 0): r1 + 2, max(c0 - 1, 0): c1 + 2] = GOAL
+    path = np.array(list(trajectory), dtype=float).reshape(-1, 2)
+    draw_polyline(img, _to_pixels(path, grid.origin, res, size), PATH, width=2)
+    x, y, yaw = pose
+    here = _to_pixels(np.array([x, y]), grid.origin, res, size)
+    ahead = _to_pixels(np.array([x + 0.4 * math.cos(yaw), y + 0.4 * math.sin(yaw)]), grid.origin, res, size)
+    draw_disc(img, here, max(2.0, 0.18 / res), AGENT)
+    draw_polyline(img, np.stack([here, ahead]), AGENT, width=2)
+    return img
+
+
+def side_by_side(*images: np.ndarray) -> np.ndarray:
+    """Concatenate frames horizontally, padding heights (even sizes, as video encoders need)."""
+    h = max(im.shape[0] for im in images)
+    padded = [np.pad(im, ((0, h - im.shape[0]), (0, 0), (0, 0))) for im in images]
+    out = np.concatenate(padded, axis=1)
+    return np.pad(out, ((0, out.shape[0] % 2), (0, out.shape[1] % 2), (0, 0)))
+
+
+def objectnav_frame(rgb: np.ndarray, grid: Any, trajectory: Iterable[np.ndarray],
+                    pose: tuple[float, float, float],
+                    goal_boxes: Sequence[tuple[np.ndarray, np.ndarray, int]], category: str) -> np.ndarray:
+    """One video frame: what the agent sees beside where it is, where it went and the goal."""
+    return side_by_side(rgb, topdown_map(grid, trajectory, pose, goal_boxes, rgb.shape[0]))
+
+
+def write_episode_video(frames: Sequence[np.ndarray], path: str | Path, fps: int = 4) -> Path:
+    """Write an mp4 (H.264 through imageio-ffmpeg's bundled binary: no system ffmpeg needed)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(np.ascontiguousarray(frame))
+    return path
+
+
+def plot_summary(summary: dict[str, Any], out_dir: str | Path,
+                 metrics: Sequence[str] = ("success", "spl")) -> Path | None:
+    """Bar chart of Success/SPL per category (and overall): the run's picture at a glance."""
+    per_cat = summary.get("per_category") or {}
+    if not per_cat:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(per_cat) + ["all"]
+    rows = [per_cat[n] for n in sorted(per_cat)] + [summary.get("metrics", {})]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.6))
+    width = 0.8 / len(metrics)
+    for k, m in enumerate(metrics):
+        vals = [float(r.get(m) or 0.0) for r in rows]
+        ax.bar(x + (k - (len(metrics) - 1) / 2) * width, vals, width, label=m)
+    ax.set_xticks(x, names, rotation=40, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{summary.get('episodes', '?')} episodes, {summary.get('failed', 0)} failed")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(out_dir) / "summary.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
