@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig
+from embodied.perception.navgrid import NavGrid, distance_field
 
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
 
@@ -27,8 +28,11 @@ class OracleConfig(AgentConfig):
     """`goal_margin` keeps the planned end point strictly inside the success distance."""
 
     id: str = "oracle"
-    goal_margin: float = 0.05
-    max_expansions: int = 60_000
+    goal_margin: float = 0.005
+    resolution: float = 0.025
+    max_expansions: int = 40_000
+    heuristic_weight: float = 1.0
+    merge_distance: float = 0.01
     max_goal_attempts: int = 4
 
 
@@ -49,11 +53,14 @@ class OracleAgent(Agent):
     # ------------------------------------------------------------------------------- episode
     def reset(self, info: dict[str, Any]) -> None:
         p = info["privileged"]
-        self.grid = p["navgrid"]
-        # One cell of erosion: a position anywhere in a safe cell is still collision-free,
-        # because the env checks the exact cylinder while the grid only checks cell centres.
-        self.safe = ndimage.binary_erosion(self.grid.free, structure=np.ones((3, 3), bool))
-        self.field = p["goal_field"]
+        res = self.config.resolution
+        # A finer grid inflated by half a cell diagonal more than the agent: any point of a free
+        # cell is then collision-free for the env's exact cylinder test, at little cost in detours.
+        self.grid = NavGrid.from_footprints(p["footprints"], p["bounds"], resolution=res,
+                                            inflation=p["agent_radius"] + res * 0.7072 + 0.002)
+        self.safe = self.grid.free
+        self.targets = self._fine_targets(p["navgrid"], p["goal_field"])
+        self.field = distance_field(self.grid, self.targets)
         self.boxes = p["goal_boxes"]
         self.heights = p["goal_heights"]
         self.start = p["start_world"]
@@ -63,15 +70,28 @@ class OracleAgent(Agent):
         self.turn = math.radians(p["rotate_degrees"])
         self.look = math.radians(p["look_degrees"])
         self.camera_height = float(info["camera"]["height_m"])
-        self.vfov = 2 * math.atan(math.tan(math.radians(info["camera"]["hfov"]) / 2)
-                                  * info["camera"]["height"] / info["camera"]["width"])
         self.bad_goals: list[np.ndarray] = []
+        self.refused: set[tuple[int, int, int, int]] = set()
         self.plan: list[np.ndarray] = []
         self.last_xy: np.ndarray | None = None
         self.expected_xy: np.ndarray | None = None
         self.phase = "navigate"
         self.face_tries: list[tuple[float, float]] = []
         self.attempts = 0
+
+    def _fine_targets(self, coarse: NavGrid, field: np.ndarray) -> np.ndarray:
+        """Fine cells whose coarse cell is in (or next to) the task's success region, where the
+        field is 0. The region is sampled at coarse cell centres; `_at_goal` applies the exact
+        distance test, so the one-cell margin only lets the plan stop at the true boundary."""
+        region = ndimage.binary_dilation(field == 0, structure=np.ones((3, 3), bool))
+        ij = np.argwhere(self.grid.free)
+        cij = coarse.world_to_cell(self.grid.cell_to_world(ij))
+        ok = coarse.in_grid(cij)
+        hit = np.zeros(len(ij), bool)
+        hit[ok] = region[cij[ok, 0], cij[ok, 1]]
+        targets = np.zeros_like(self.grid.free)
+        targets[ij[hit, 0], ij[hit, 1]] = True
+        return targets
 
     def _world(self, pose: np.ndarray) -> tuple[np.ndarray, float, float]:
         x0, y0, yaw0 = self.start
@@ -84,7 +104,9 @@ class OracleAgent(Agent):
     def act(self, obs: dict[str, Any]) -> int:
         xy, yaw, pitch = self._world(obs["pose"])
         if self.expected_xy is not None and np.linalg.norm(xy - self.expected_xy) > 1e-3:
-            self.plan = []  # a refused move: plan again from where we are
+            # A refused move: remember it and plan again from where we are.
+            self.refused.add(self._move_key(xy, self.expected_xy))
+            self.plan = []
         self.expected_xy = None
         if self.phase == "navigate":
             if self._at_goal(xy):
@@ -92,7 +114,12 @@ class OracleAgent(Agent):
                 self.face_tries = self._face_candidates(xy)
             else:
                 if not self.plan:
-                    self.plan = self._astar(xy)
+                    # Near-optimal first; if that search runs out of budget (very long episodes),
+                    # settle for a greedier, slightly longer plan rather than none.
+                    for weight in (self.config.heuristic_weight, 1.2, 2.0):
+                        self.plan = self._astar(xy, weight)
+                        if self.plan:
+                            break
                     if not self.plan:
                         return STOP
                 return self._follow(xy, yaw)
@@ -157,8 +184,16 @@ class OracleAgent(Agent):
         return views
 
     # ------------------------------------------------------------------------------- planning
+    @staticmethod
+    def _move_key(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
+        return (int(round(a[0] / 0.02)), int(round(a[1] / 0.02)),
+                int(round((b - a)[0] * 100)), int(round((b - a)[1] * 100)))
+
     def _at_goal(self, xy: np.ndarray) -> bool:
         if any(np.linalg.norm(xy - b) < 0.5 for b in self.bad_goals):
+            return False
+        i, j = self.grid.world_to_cell(xy)
+        if not (0 <= i < self.targets.shape[0] and 0 <= j < self.targets.shape[1]) or not self.targets[i, j]:
             return False
         limit = self.sd - self.config.goal_margin
         return any(_box_distance(xy, lo, hi) <= limit for lo, hi, _ in self.boxes)
@@ -171,8 +206,13 @@ class OracleAgent(Agent):
         return math.inf
 
     def _segment_safe(self, a: np.ndarray, b: np.ndarray) -> bool:
-        n = max(2, int(math.ceil(np.linalg.norm(b - a) / (self.grid.resolution / 2))) + 1)
-        pts = a[None, :] + np.linspace(0.0, 1.0, n)[:, None] * (b - a)[None, :]
+        """Every sample of the move a->b in a safe cell; the first 5 cm are exempt, because the
+        agent may legitimately stand in the thin margin the finer grid adds (e.g. at its start)."""
+        length = float(np.linalg.norm(b - a))
+        n = max(2, int(math.ceil(length / (self.grid.resolution / 2))) + 1)
+        t = np.linspace(0.0, 1.0, n)
+        t = t[t * length >= 0.05]
+        pts = a[None, :] + t[:, None] * (b - a)[None, :]
         ij = self.grid.world_to_cell(pts)
         h, w = self.safe.shape
         inside = (ij[:, 0] >= 0) & (ij[:, 0] < h) & (ij[:, 1] >= 0) & (ij[:, 1] < w)
@@ -180,13 +220,13 @@ class OracleAgent(Agent):
             return False
         return bool(self.safe[ij[:, 0], ij[:, 1]].all())
 
-    def _astar(self, start: np.ndarray) -> list[np.ndarray]:
+    def _astar(self, start: np.ndarray, weight: float) -> list[np.ndarray]:
         """A* over positions reachable by MoveAhead in the 12 headings; cost = metres moved."""
         yaw0 = self.start[2]
         n_dirs = int(round(2 * math.pi / self.turn))
         moves = [self.step * np.array([math.cos(yaw0 + k * self.turn), math.sin(yaw0 + k * self.turn)])
                  for k in range(n_dirs)]
-        key = lambda p: (int(round(p[0] / 0.02)), int(round(p[1] / 0.02)))  # noqa: E731
+        key = lambda p: (int(round(p[0] / self.config.merge_distance)), int(round(p[1] / self.config.merge_distance)))  # noqa: E731
         nodes: list[tuple[np.ndarray, int]] = [(start.copy(), -1)]
         frontier = [(self._field_at(start), 0.0, 0)]
         closed: set[tuple[int, int]] = set()
@@ -213,9 +253,10 @@ class OracleAgent(Agent):
                 if nk in closed or best_seen.get(nk, math.inf) <= ng:
                     continue
                 h = self._field_at(nxt)
-                if not math.isfinite(h) or not self._segment_safe(pos, nxt):
+                if not math.isfinite(h) or not self._segment_safe(pos, nxt) \
+                        or self._move_key(pos, nxt) in self.refused:
                     continue
                 best_seen[nk] = ng
                 nodes.append((nxt, idx))
-                heapq.heappush(frontier, (ng + 0.98 * h, ng, len(nodes) - 1))
+                heapq.heappush(frontier, (ng + weight * h, ng, len(nodes) - 1))
         return []

@@ -25,6 +25,7 @@ ENV_ID = "embodied/ObjectNav-PyBullet-v0"
 ACTIONS = ("MoveAhead", "RotateLeft", "RotateRight", "LookUp", "LookDown", "Stop")
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
 PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0
+POSE_LIMIT = 1000.0  # metres / radians: far beyond any house, finite for space checkers
 GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
 
 
@@ -79,21 +80,23 @@ class ObjectNavEnv(gym.Env):
         self.render_mode = render_mode
         self.privileged = privileged
         self.action_space = spaces.Discrete(len(ACTIONS))
+        self.scene = PyBulletScene(width=config.width, height=config.height, hfov_deg=config.hfov,
+                                   renderer=config.renderer,
+                                   agent_radius=episodes_lib.AGENT_RADIUS,
+                                   agent_height=episodes_lib.AGENT_HEIGHT,
+                                   camera_height=episodes_lib.CAMERA_HEIGHT)
+        self.scene_far = float(self.scene.far)
         h, w = config.height, config.width
         obs = {
             "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, np.inf, (h, w, 1), np.float32),
-            "pose": spaces.Box(-np.inf, np.inf, (4,), np.float32),
+            "depth": spaces.Box(0.0, self.scene_far, (h, w, 1), np.float32),
+            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
             "goal": spaces.Text(max_length=64, charset=GOAL_CHARSET),
         }
         if privileged:
             obs["instance"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
             obs["semantic"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
         self.observation_space = spaces.Dict(obs)
-        self.scene = PyBulletScene(width=w, height=h, hfov_deg=config.hfov,
-                                   renderer=config.renderer,
-                                   agent_radius=episodes_lib.AGENT_RADIUS,
-                                   agent_height=episodes_lib.AGENT_HEIGHT)
         self._house_seed: int | None = None
         self._fields: dict[str, np.ndarray] = {}
         self._file_episodes: list[dict[str, Any]] | None = None
@@ -118,13 +121,15 @@ class ObjectNavEnv(gym.Env):
         self.house = episodes_lib.cached_house(seed)
         self.scene.load(self.house)
         self.grid = episodes_lib.house_navgrid(self.house)
+        self.footprints = episodes_lib.house_footprints(self.house)
         self._fields = {}
         self._house_seed = seed
 
     def _goal_field(self, category: str) -> np.ndarray:
         if category not in self._fields:
-            self._fields[category] = episodes_lib.goal_field(self.grid, self.goal_boxes,
-                                                             self.config.success_distance)
+            rays = self.scene.ray_hits if self.config.require_visible else None
+            self._fields[category] = episodes_lib.goal_field(
+                self.grid, self.house, self.goal_boxes, self.config.success_distance, rays)
         return self._fields[category]
 
     # ----------------------------------------------------------------------------- gym API
@@ -274,6 +279,9 @@ class ObjectNavEnv(gym.Env):
         """What oracles may read: the map, the goal region's distance field, the goal boxes."""
         return {
             "navgrid": self.grid,
+            "footprints": self.footprints,
+            "bounds": tuple(self.house.bounds),
+            "agent_radius": episodes_lib.AGENT_RADIUS,
             "goal_field": self.field,
             "goal_boxes": self.goal_boxes,
             "start_world": self.start,

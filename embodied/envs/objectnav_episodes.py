@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,15 +48,21 @@ SPLITS: dict[str, SplitInfo] = {
     "test": SplitInfo(seed_base=3_000_000, houses=25),
 }
 
-MIN_GEODESIC = 1.5  # metres from the start to the goal region, at least
+MIN_GEODESIC = 4.5  # metres from the start to the success region, at least
+CAMERA_HEIGHT = 0.88
+RayFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 AGENT_RADIUS = 0.18
 AGENT_HEIGHT = 1.0
 GRID_RESOLUTION = 0.05
 
 
-def house_seed(split: str, house_index: int) -> int:
+RESEED_STRIDE = 100_000  # a house that cannot host its episodes is redrawn at seed + stride
+MAX_RESEEDS = 9          # seed_base + house_index + 9 * stride stays inside the split's range
+
+
+def house_seed(split: str, house_index: int, attempt: int = 0) -> int:
     """The seed of a split's house: disjoint ranges per split (see SPLITS)."""
-    return SPLITS[split].seed_base + house_index
+    return SPLITS[split].seed_base + house_index + attempt * RESEED_STRIDE
 
 
 @lru_cache(maxsize=8)
@@ -65,15 +71,21 @@ def cached_house(seed: int) -> HouseSpec:
     return generate_house(seed)
 
 
-def house_navgrid(house: HouseSpec, resolution: float = GRID_RESOLUTION,
-                  radius: float = AGENT_RADIUS, height: float = AGENT_HEIGHT) -> NavGrid:
-    """The navigability grid of a house: every footprint in the agent's height band, inflated."""
+def house_footprints(house: HouseSpec, height: float = AGENT_HEIGHT) -> list[np.ndarray]:
+    """2-D footprints of every part the agent's body can hit (its height band; not the floor)."""
     polygons = []
     for obj in house.objects:
         if obj.kind == "structure" and obj.category == "Floor":
             continue
         polygons.extend(obj.footprints(0.03, height))
-    return NavGrid.from_footprints(polygons, house.bounds, resolution=resolution, inflation=radius)
+    return polygons
+
+
+def house_navgrid(house: HouseSpec, resolution: float = GRID_RESOLUTION,
+                  radius: float = AGENT_RADIUS, height: float = AGENT_HEIGHT) -> NavGrid:
+    """The navigability grid of a house: every footprint in the agent's height band, inflated."""
+    return NavGrid.from_footprints(house_footprints(house, height), house.bounds,
+                                   resolution=resolution, inflation=radius)
 
 
 def goal_boxes(house: HouseSpec, category: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
@@ -99,16 +111,70 @@ def goal_region(grid: NavGrid, boxes: list[tuple[np.ndarray, np.ndarray, int]],
     return grid.free & (best <= success_distance)
 
 
-def goal_field(grid: NavGrid, boxes: list[tuple[np.ndarray, np.ndarray, int]],
-               success_distance: float) -> np.ndarray:
-    """Geodesic distance (m) from every free cell to the nearest cell of the goal region."""
-    return distance_field(grid, goal_region(grid, boxes, success_distance))
+def success_region(grid: NavGrid, house: HouseSpec, boxes: list[tuple[np.ndarray, np.ndarray, int]],
+                   success_distance: float, ray_hits: RayFn | None = None,
+                   camera_height: float = CAMERA_HEIGHT) -> np.ndarray:
+    """Free cells where Stop can succeed: within `success_distance` of a goal instance's box and,
+    when `ray_hits` is given (the task requires visibility), with that instance in line of sight
+    from the camera there (a ray to its centre or its top hits it first).
+
+    SPL's l is the geodesic distance to this region: a spot 0.9 m from a mug but behind a wall
+    satisfies the distance condition, yet no agent can succeed there, so it must not shorten l.
+    """
+    if ray_hits is None:
+        return goal_region(grid, boxes, success_distance)
+    by_id = {o.instance_id: o for o in house.objects}
+    region = np.zeros_like(grid.free)
+    for lo, hi, iid in boxes:
+        cells = np.argwhere(goal_region(grid, [(lo, hi, iid)], success_distance))
+        if len(cells) == 0:
+            continue
+        xy = grid.cell_to_world(cells)
+        origins = np.column_stack([xy, np.full(len(xy), camera_height)])
+        z_lo, z_hi = (float(v) for v in np.asarray(by_id[iid].world_aabb())[:, 2])
+        seen = np.zeros(len(cells), bool)
+        for z in ((z_lo + z_hi) / 2, z_hi - 0.01):
+            target = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, z])
+            seen |= ray_hits(origins, np.broadcast_to(target, origins.shape)) == iid
+        region[cells[seen, 0], cells[seen, 1]] = True
+    return region
+
+
+def goal_field(grid: NavGrid, house: HouseSpec, boxes: list[tuple[np.ndarray, np.ndarray, int]],
+               success_distance: float, ray_hits: RayFn | None = None) -> np.ndarray:
+    """Geodesic distance (m) from every free cell to the nearest cell of the success region."""
+    return distance_field(grid, success_region(grid, house, boxes, success_distance, ray_hits))
+
+
+_GEN_SCENE: Any = None
+
+
+def generation_ray_hits(house: HouseSpec) -> RayFn:
+    """Line-of-sight queries for dataset generation, through one small scene kept per process."""
+    global _GEN_SCENE
+    from embodied.envs.pybullet.scene import PyBulletScene
+
+    if _GEN_SCENE is None:
+        _GEN_SCENE = PyBulletScene(width=16, height=16, renderer="tiny")
+    if _GEN_SCENE.house is not house:
+        _GEN_SCENE.load(house)
+    return _GEN_SCENE.ray_hits
 
 
 def _house_episodes(split: str, house_index: int, success_distance: float) -> list[dict[str, Any]]:
-    """The episodes of one house: a goal category present in it and a start far enough away."""
+    """The episodes of house slot `house_index`; a house too small for them is redrawn."""
+    for attempt in range(MAX_RESEEDS + 1):
+        found = _episodes_in_house(split, house_index, house_seed(split, house_index, attempt),
+                                   success_distance)
+        if found is not None:
+            return found
+    raise RuntimeError(f"no house for slot {house_index} of split {split!r} hosts its episodes")
+
+
+def _episodes_in_house(split: str, house_index: int, seed: int,
+                       success_distance: float) -> list[dict[str, Any]] | None:
+    """A goal category present in the house and a start far enough away, per episode."""
     info = SPLITS[split]
-    seed = house_seed(split, house_index)
     house = cached_house(seed)
     grid = house_navgrid(house)
     rng = np.random.default_rng([seed, DATASET_VERSION])
@@ -118,7 +184,8 @@ def _house_episodes(split: str, house_index: int, success_distance: float) -> li
     for category in categories:
         if len(episodes) == info.episodes_per_house:
             break
-        field = goal_field(grid, goal_boxes(house, category), success_distance)
+        field = goal_field(grid, house, goal_boxes(house, category), success_distance,
+                           generation_ray_hits(house))
         candidates = np.argwhere(np.isfinite(field) & (field >= MIN_GEODESIC))
         if len(candidates) == 0:
             continue
@@ -135,9 +202,7 @@ def _house_episodes(split: str, house_index: int, success_distance: float) -> li
             "shortest_path_length": round(float(start_l), 4),
             "success_distance": success_distance,
         })
-    if len(episodes) < info.episodes_per_house:
-        raise RuntimeError(f"house {seed} of split {split!r} yields only {len(episodes)} episodes")
-    return episodes
+    return episodes if len(episodes) == info.episodes_per_house else None
 
 
 def split_episodes(split: str, count: int | None = None,

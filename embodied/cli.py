@@ -1,0 +1,146 @@
+"""The `embodied` command: run experiments, list components, show results, generate episode datasets.
+
+    embodied run CONFIG.yaml [key=value ...]     run or resume an experiment
+    embodied list                                registered envs, agents, localizers
+    embodied show RUN_DIR                        the summary table of a run
+    embodied episodes generate --env ID --split NAME [--out FILE] [--episodes N] [key=value ...]
+
+Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
+fix), 1 anything else (with a traceback: a bug or a broken environment).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from embodied import registry
+from embodied.config import ConfigError, EnvConfig, apply_overrides, load_config, validate_section
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from embodied.runner import run_experiment
+
+    cfg = load_config(args.config, args.overrides)
+    summary = run_experiment(cfg)
+    print(f"results: {cfg.run.output} ({summary['episodes']} episodes, {summary['failed']} failed)")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from embodied.results import wide_console
+
+    registry.load_builtin()
+    registry.import_modules(args.imports, key="--import")
+    console = wide_console()
+    for kind in registry.kinds():
+        table = Table(title=f"{kind}s", title_justify="left")
+        table.add_column("id", style="bold")
+        table.add_column("class")
+        table.add_column("what it is")
+        for ident in registry.ids(kind):
+            entry = registry.get(kind, ident)
+            table.add_row(ident, f"{entry.cls.__module__}.{entry.cls.__qualname__}", entry.doc)
+        console.print(table)
+    for module, error in sorted(registry.load_errors().items()):
+        console.print(f"[dim]not loaded: {module} ({error})[/dim]", highlight=False)
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from embodied.results import print_summary, read_records, read_summary, summarize
+
+    run_dir = Path(args.run_dir)
+    if (run_dir / "summary.json").is_file():
+        summary, note = read_summary(run_dir / "summary.json"), ""
+    elif (run_dir / "episodes.jsonl").is_file():
+        summary, note = summarize(read_records(run_dir / "episodes.jsonl")), " (unfinished: from episodes.jsonl)"
+    else:
+        raise ConfigError(f"RUN_DIR: {str(run_dir)!r} has no summary.json or episodes.jsonl; expected the "
+                          "run.output folder of an `embodied run`")
+    print_summary(summary, title=f"{run_dir}: {summary.get('episodes', 0)} episodes, "
+                                 f"{summary.get('failed', 0)} failed{note}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    registry.load_builtin()
+    registry.import_modules(args.imports, key="--import")
+    raw: dict = {"env": {"id": args.env, "split": args.split}}
+    if args.episodes is not None:
+        raw["env"]["episodes"] = args.episodes
+    apply_overrides(raw, [o if o.startswith("env.") else f"env.{o}" for o in args.overrides])
+    env_cfg = validate_section(EnvConfig, raw["env"], "env")
+    generate = registry.get("env", env_cfg.id).extra.get("generate_fn")
+    if generate is None:
+        raise ConfigError(f"--env: env {env_cfg.id!r} cannot generate episodes (it was registered "
+                          "without generate_fn)")
+    out = args.out or f"{args.split}.json"
+    count = generate(env_cfg, out)
+    print(f"wrote {count if count is not None else 'the'} episodes of {env_cfg.id} split "
+          f"{args.split!r} to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (separate from main so tests and docs can inspect it)."""
+    parser = argparse.ArgumentParser(prog="embodied", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run or resume an experiment")
+    run.add_argument("config", metavar="CONFIG", help="experiment YAML file")
+    run.add_argument("overrides", nargs="*", metavar="key=value",
+                     help="dotted overrides, e.g. env.episodes=5 run.workers=2")
+    run.set_defaults(func=_cmd_run)
+
+    lst = sub.add_parser("list", help="registered envs, agents and localizers")
+    lst.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                     help="also import MODULE (registers components outside embodied)")
+    lst.set_defaults(func=_cmd_list)
+
+    show = sub.add_parser("show", help="print the summary table of a run")
+    show.add_argument("run_dir", metavar="RUN_DIR")
+    show.set_defaults(func=_cmd_show)
+
+    episodes = sub.add_parser("episodes", help="episode datasets")
+    ep_sub = episodes.add_subparsers(dest="episodes_command", required=True, metavar="ACTION")
+    gen = ep_sub.add_parser("generate", help="write a split's episodes to a dataset JSON file")
+    gen.add_argument("--env", required=True, metavar="ID")
+    gen.add_argument("--split", required=True, metavar="NAME")
+    gen.add_argument("--out", metavar="FILE", help="default: NAME.json")
+    gen.add_argument("--episodes", type=int, metavar="N", help="the first N episodes (default: all)")
+    gen.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+    gen.add_argument("overrides", nargs="*", metavar="key=value", help="env settings, e.g. max_steps=200")
+    gen.set_defaults(func=_cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code (0 ok, 2 config error, 1 failure)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        from embodied.runner import RunError
+
+        if isinstance(exc, RunError):
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
