@@ -13,6 +13,7 @@ import numpy as np
 
 FREE = np.array([235, 235, 235], np.uint8)
 BLOCKED = np.array([70, 70, 80], np.uint8)
+MARGIN = np.array([170, 170, 178], np.uint8)  # free of geometry, but too close for the agent
 GOAL = np.array([220, 40, 40], np.uint8)
 PATH = np.array([40, 110, 230], np.uint8)
 AGENT = np.array([20, 160, 60], np.uint8)
@@ -59,6 +60,10 @@ def topdown_map(grid: Any, trajectory: Iterable[np.ndarray], pose: tuple[float, 
     width_px = max(1, int(round(w * scale)))
     cols = np.minimum((np.arange(width_px) / scale).astype(int), w - 1)
     img = np.where(free[rows][:, cols, None], FREE, BLOCKED).astype(np.uint8)
+    occupied = getattr(grid, "occupied", None)
+    if occupied is not None:
+        margin = ~occupied[::-1][rows][:, cols] & ~free[rows][:, cols]
+        img[margin] = MARGIN
     res = grid.resolution / scale
     for lo, hi, _ in goal_boxes:
         a = _to_pixels(np.asarray(lo), grid.origin, res, size)
