@@ -87,3 +87,15 @@ def test_every_episode_start_is_far_enough_and_its_goal_present() -> None:
         house = eps.cached_house(ep["house_seed"])
         assert house.goal_instances(ep["category"])
         assert ep["shortest_path_length"] >= eps.MIN_GEODESIC
+
+
+def test_split_cache_serves_exactly_what_generation_gives(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EMBODIED_CACHE", str(tmp_path))
+    fresh = [ep for k in range(3) for ep in eps._house_episodes("val", k, 1.0)]
+    assert eps.split_episodes("val", 4) == fresh[:4]          # generated, then cached
+    cached = list(tmp_path.glob("objectnav/val-*.json"))
+    assert len(cached) == 1
+    assert eps.split_episodes("val", 6) == fresh[:6]          # extends the cached prefix
+    assert eps.split_episodes("val", 3) == fresh[:3]          # served from the cache
+    cached[0].write_text("{truncated")                        # a corrupt cache is regenerated
+    assert eps.split_episodes("val", 2) == fresh[:2]

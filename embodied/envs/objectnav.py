@@ -18,6 +18,7 @@ from gymnasium import spaces
 from embodied import metrics
 from embodied.config import ConfigError, EnvConfig
 from embodied.envs import objectnav_episodes as episodes_lib
+from embodied.envs.pybullet.house import semantic_id
 from embodied.envs.pybullet.scene import PyBulletScene
 from embodied.perception.navgrid import geodesic_distance
 
@@ -48,8 +49,8 @@ class ObjectNavConfig(EnvConfig):
     look_degrees: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.renderer not in ("auto", "tiny", "egl"):
-            raise ConfigError(f"env.renderer: got {self.renderer!r}, expected one of auto, tiny, egl")
+        if self.renderer not in ("auto", "tiny", "egl", "raycast"):
+            raise ConfigError(f"env.renderer: got {self.renderer!r}, expected one of auto, tiny, egl, raycast")
         for name in ("width", "height", "max_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"env.{name}: got {getattr(self, name)}, expected a positive integer")
@@ -283,6 +284,7 @@ class ObjectNavEnv(gym.Env):
             "bounds": tuple(self.house.bounds),
             "agent_radius": episodes_lib.AGENT_RADIUS,
             "goal_field": self.field,
+            "goal_semantic_id": semantic_id(self.category),
             "goal_boxes": self.goal_boxes,
             "start_world": self.start,
             "success_distance": self.config.success_distance,

@@ -11,6 +11,7 @@ Episode record (JSON-safe dict):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -205,18 +206,52 @@ def _episodes_in_house(split: str, house_index: int, seed: int,
     return episodes if len(episodes) == info.episodes_per_house else None
 
 
+def _generator_fingerprint() -> str:
+    """Hash of the code that decides what a split contains: a changed generator never reuses a
+    stale cache."""
+    import embodied.envs.pybullet.house as house_mod
+    import embodied.envs.pybullet.objects as objects_mod
+
+    digest = hashlib.sha1(str(DATASET_VERSION).encode())
+    for source in (house_mod.__file__, objects_mod.__file__, __file__):
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_path(split: str, success_distance: float) -> Path:
+    root = Path(os.environ.get("EMBODIED_CACHE", Path.home() / ".cache" / "embodied"))
+    return root / "objectnav" / f"{split}-sd{success_distance:g}-{_generator_fingerprint()}.json"
+
+
 def split_episodes(split: str, count: int | None = None,
                    success_distance: float = 1.0) -> list[dict[str, Any]]:
-    """The first `count` episodes of a named split (all by default), generated on demand."""
+    """The first `count` episodes of a named split (all by default).
+
+    Generated on demand (~0.2 s a house) and cached on disk (`$EMBODIED_CACHE`, default
+    ~/.cache/embodied), keyed by a hash of the generator's code, so a run starts at once the
+    second time and a changed generator never serves stale episodes.
+    """
     if split not in SPLITS:
         raise KeyError(split)
     info = SPLITS[split]
     count = info.size if count is None else count
+    path = _cache_path(split, success_distance)
     episodes: list[dict[str, Any]] = []
-    house_index = 0
+    try:
+        episodes = json.loads(path.read_text())["episodes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        episodes = []
+    if len(episodes) >= count:
+        return episodes[:count]
+    house_index = len(episodes) // info.episodes_per_house
+    episodes = episodes[: house_index * info.episodes_per_house]
     while len(episodes) < count and house_index < info.houses:
         episodes.extend(_house_episodes(split, house_index, success_distance))
         house_index += 1
+    try:
+        write_dataset(path, episodes, {"split": split, "cache": True})
+    except OSError:
+        pass  # a read-only home only costs the regeneration next time
     return episodes[:count]
 
 
