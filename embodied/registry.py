@@ -158,6 +158,17 @@ def agent_class(agent_cfg: Any) -> Any:
     return get("agent", agent_cfg.id).cls
 
 
+def agent_needs_privileged(agent_cfg: Any) -> bool:
+    """Whether this agent, as configured, reads ground truth: the class's `privileged` flag, or
+    its `needs_privileged(config)` classmethod when that depends on settings (CoW with the
+    ground-truth localizer is privileged, CoW with CLIP is not)."""
+    cls = agent_class(agent_cfg)
+    decide = getattr(cls, "needs_privileged", None)
+    if callable(decide):
+        return bool(decide(agent_cfg))
+    return bool(getattr(cls, "privileged", False))
+
+
 def make_env(env_cfg: Any, **kwargs: Any) -> Any:
     """Build the env registered under `env_cfg.id` (kwargs: render_mode, privileged, ...)."""
     return get("env", env_cfg.id).cls(env_cfg, **kwargs)

@@ -112,7 +112,7 @@ class EpisodeRunner:
         self.env: Any = None
         self.agent: Any = None
         self.env_kwargs: dict[str, Any] = {}
-        if getattr(registry.agent_class(cfg.agent), "privileged", False):
+        if registry.agent_needs_privileged(cfg.agent):
             self.env_kwargs["privileged"] = True  # oracles and ground-truth localizers only
         if cfg.run.save_video:
             self.env_kwargs["render_mode"] = "rgb_array"
