@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/embodied run experiments/objectnav_oracle.yaml
+	.venv/bin/embodied run experiments/cow_pybullet.yaml
 
 test: setup
 	.venv/bin/python -m pytest -q tests

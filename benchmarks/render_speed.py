@@ -1,4 +1,5 @@
-"""Render speed of the embedded PyBullet backend: ms per frame, TinyRenderer vs. EGL plugin.
+"""Render speed of the embedded PyBullet backend: ms per frame, TinyRenderer vs. EGL plugin vs.
+open3d's Embree ray caster (renderer="raycast").
 
 Why: rendering is most of an ObjectNav step's cost, and `PyBulletScene(renderer="auto")` picks
 the renderer that this benchmark measures faster for procedural primitive houses.
@@ -79,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--houses", type=int, default=3)
     ap.add_argument("--frames", type=int, default=30, help="frames per house and mode")
-    ap.add_argument("--renderers", nargs="+", default=["tiny", "egl"])
+    ap.add_argument("--renderers", nargs="+", default=["tiny", "egl", "raycast"])
     ap.add_argument("--sizes", nargs="+", default=["224x224", "640x480"])
     args = ap.parse_args()
     seeds = list(range(args.houses))

@@ -136,3 +136,62 @@ def plot_summary(summary: dict[str, Any], out_dir: str | Path,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+UNKNOWN_RGB = np.array([55, 55, 62], np.uint8)
+OCCUPIED_RGB = np.array([10, 10, 10], np.uint8)
+FRONTIER_RGB = np.array([240, 200, 30], np.uint8)
+
+
+def relevance_overlay(rgb: np.ndarray, relevance: np.ndarray | None, alpha: float = 0.55) -> np.ndarray:
+    """The localizer's relevance as a red heat overlay on the frame it was computed from."""
+    if relevance is None:
+        return rgb
+    heat = np.zeros_like(rgb)
+    heat[..., 0] = np.clip(relevance * 255, 0, 255).astype(np.uint8)
+    a = (alpha * np.clip(relevance, 0, 1))[..., None]
+    return (rgb * (1 - a) + heat * a).astype(np.uint8)
+
+
+def agent_map(agent: Any, size: int) -> np.ndarray:
+    """A CoW agent's own map, cropped to what it knows: free/occupied/unknown, frontiers, the
+    planned path, target cells and the agent, `size` px tall."""
+    from embodied.perception.frontier import frontier_mask
+    from embodied.perception.mapping import FREE as FREE_CELL, OCCUPIED as OCCUPIED_CELL
+
+    m = agent.map
+    state = m.state
+    i0, i1, j0, j1 = m.bbox(margin=4)
+    if i1 <= i0 or j1 <= j0:
+        i0, i1, j0, j1 = 0, state.shape[0], 0, state.shape[1]
+    img = np.empty(state.shape + (3,), np.uint8)
+    img[:] = UNKNOWN_RGB
+    img[state == FREE_CELL] = FREE
+    img[(state == FREE_CELL) & ~m.traversable] = MARGIN
+    img[state == OCCUPIED_CELL] = OCCUPIED_RGB
+    img[frontier_mask(state)] = FRONTIER_RGB
+    img[agent.score >= max(agent.config.localizer.threshold, 1e-6)] = GOAL
+    crop = img[i0:i1, j0:j1][::-1]
+    scale = size / max(crop.shape[0], 1)
+    rows = np.minimum((np.arange(size) / scale).astype(int), crop.shape[0] - 1)
+    width = max(1, int(round(crop.shape[1] * scale)))
+    cols = np.minimum((np.arange(width) / scale).astype(int), crop.shape[1] - 1)
+    out = crop[rows][:, cols].copy()
+    origin = (m.origin[0] + j0 * m.resolution, m.origin[1] + i0 * m.resolution)
+    res = m.resolution / scale
+    if agent.path is not None and len(agent.path):
+        draw_polyline(out, _to_pixels(np.asarray(agent.path), origin, res, size), PATH, width=2)
+    x, y, yaw = agent.pose[:3]
+    here = _to_pixels(np.array([x, y]), origin, res, size)
+    ahead = _to_pixels(np.array([x + 0.4 * math.cos(yaw), y + 0.4 * math.sin(yaw)]), origin, res, size)
+    draw_disc(out, here, max(2.0, 0.18 / res), AGENT)
+    draw_polyline(out, np.stack([here, ahead]), AGENT, width=2)
+    return out
+
+
+def cow_frame(agent: Any) -> np.ndarray | None:
+    """What CoW thinks: the relevance overlay on its last frame beside its own map."""
+    if agent.rgb is None:
+        return None
+    rgb = relevance_overlay(agent.rgb, agent.relevance)
+    return side_by_side(rgb, agent_map(agent, rgb.shape[0]))

@@ -1,7 +1,9 @@
 """Agents, one module each. Importing this package registers them."""
 from embodied import registry
+from embodied.agents.cow import CowAgent, CowConfig
 from embodied.agents.oracle import OracleAgent, OracleConfig
 from embodied.agents.random import RandomAgent, RandomConfig
 
 registry.register_agent("random", RandomAgent, RandomConfig)
 registry.register_agent("oracle", OracleAgent, OracleConfig)
+registry.register_agent("cow", CowAgent, CowConfig)

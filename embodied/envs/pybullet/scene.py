@@ -14,13 +14,20 @@ Why it looks the way it does:
 - `try_move` asks PyBullet itself (broadphase `getOverlappingObjects` over the swept box, then
   `getClosestPoints` against those bodies) at the target and every <= 0.1 m along the way, so the
   agent can never end up inside a wall or object, whatever the navigation grid says.
-- Rendering: TinyRenderer (CPU) or the EGL plugin. The EGL plugin must be loaded before any body
-  exists in the client (otherwise frames come back empty); it survives `resetSimulation`, which
-  `load` checks with a probe frame (and reconnects once if not). "auto" picks whichever measured
-  faster for these primitive houses: TinyRenderer for small frames (224x224: 12 ms vs. 17-28 ms),
-  EGL from `AUTO_EGL_MIN_PIXELS` up (640x480: 63-70 ms vs. 24-36 ms), TinyRenderer if EGL fails.
+- Rendering: TinyRenderer (CPU), the EGL plugin, or "raycast": open3d's Embree ray caster
+  (`raycast.RaycastRenderer`, built from the same `HouseSpec` in `load` after the bodies), which
+  only replaces the camera -- bodies, collisions and ray tests stay in PyBullet. The EGL plugin
+  must be loaded before any body exists in the client (otherwise frames come back empty); it
+  survives `resetSimulation`, which `load` checks with a probe frame (and reconnects once if
+  not). "auto" picks whichever measured fastest for these primitive houses:
+  raycast below `AUTO_RAYCAST_MAX_PIXELS` (224x224: 5.5 ms vs. TinyRenderer's 12 ms and EGL's
+  16-18 ms), EGL from there up (640x480: 25-31 ms vs. raycast's 29.5 ms and TinyRenderer's
+  67 ms); without open3d, the old rule: TinyRenderer below `AUTO_EGL_MIN_PIXELS`, EGL from it up,
+  TinyRenderer whenever EGL does not load.
   (The EGL plugin always draws shadow maps and specular highlights; getCameraImage's `shadow`
-  and light arguments only affect TinyRenderer, which runs without shadows.)
+  and light arguments only affect TinyRenderer, which runs without shadows. The ray caster
+  reproduces TinyRenderer's triangles and shading, but samples pixel centres where EGL and
+  `intrinsics()` put them; TinyRenderer's samples are half a pixel off, at pixel corners.)
 - Depth is z-depth in metres (from the OpenGL depth buffer with near/far); background (sky:
   there is no ceiling) is `far` in depth, 0 in instance/semantic, and one fixed sky colour in
   rgb for both renderers (they would otherwise disagree: white vs. grey-blue).
@@ -38,7 +45,7 @@ import numpy as np
 
 from embodied.envs.pybullet.house import HouseSpec, ObjectSpec, semantic_id
 
-RENDERERS = ("auto", "tiny", "egl")
+RENDERERS = ("auto", "tiny", "egl", "raycast")
 #: "auto" uses EGL from this many pixels per frame up (and TinyRenderer below, or when EGL does
 #: not load). Measured on a 2-core CPU with Mesa llvmpipe (benchmarks/render_speed.py, houses of
 #: 70-110 primitives, rgb+depth+seg, three runs): 224x224 tiny 12 ms (12 ms CPU) vs EGL 17-28 ms
@@ -46,6 +53,12 @@ RENDERERS = ("auto", "tiny", "egl")
 #: TinyRenderer's cost grows with the pixel count (~0.2 ms per 1000 px) while EGL's is mostly
 #: fixed; they cross at roughly 90k px (wall clock) to 160k px (CPU time).
 AUTO_EGL_MIN_PIXELS = 120_000
+#: "auto" uses the ray caster below this many pixels per frame (when open3d imports; EGL or
+#: TinyRenderer by the rule above otherwise). Measured the same way (rgb+depth, one Embree thread):
+#: raycast ~0.1 ms per 1000 px, all on one core -- 224x224 5.5 ms, 400x300 12 ms, 512x384 19 ms,
+#: 640x480 29.5 ms -- vs EGL 16, 20-23, 21, 25 ms wall (34-39 ms CPU). They cross at ~240k px in
+#: wall clock (~490k px in CPU time), so 640x480 keeps EGL, as before.
+AUTO_RAYCAST_MAX_PIXELS = 240_000
 SKY_RGB = (200, 220, 240)
 
 
@@ -86,13 +99,14 @@ class PyBulletScene:
 
     Extra keyword arguments beyond docs/internals.md: `clearance` (a query distance below this
     counts as a collision; 1 mm absorbs PyBullet's GJK round-off), `near`/`far` (clip planes, m),
-    `max_step` (spacing of the collision checks along a move).
+    `max_step` (spacing of the collision checks along a move), `raycast_threads` (Embree
+    threads per frame with renderer="raycast"; 1 because the runner runs one env per core).
     """
 
     def __init__(self, width: int = 224, height: int = 224, hfov_deg: float = 90.0,
                  renderer: str = "auto", agent_radius: float = 0.18, agent_height: float = 1.0,
                  camera_height: float = 0.88, *, clearance: float = 1e-3, near: float = 0.05,
-                 far: float = 20.0, max_step: float = 0.1) -> None:
+                 far: float = 20.0, max_step: float = 0.1, raycast_threads: int = 1) -> None:
         import pybullet as p
 
         if renderer not in RENDERERS:
@@ -115,7 +129,18 @@ class PyBulletScene:
         self._sem_lut = np.zeros(1, dtype=np.int32)
         self._requested = renderer
         self.client = -1
-        if renderer == "auto" and self.width * self.height >= AUTO_EGL_MIN_PIXELS:
+        self._raycaster = None
+        pixels = self.width * self.height
+        if renderer == "raycast" or (renderer == "auto" and pixels < AUTO_RAYCAST_MAX_PIXELS):
+            try:
+                self._raycaster = self._make_raycaster(raycast_threads)
+            except RuntimeError:
+                if renderer == "raycast":
+                    raise
+        if self._raycaster is not None:
+            self._connect("tiny")           # a plain client: bodies, collisions, ray tests
+            self._renderer = "raycast"
+        elif renderer == "auto" and pixels >= AUTO_EGL_MIN_PIXELS:
             try:
                 self._connect("egl")
             except RuntimeError:
@@ -151,6 +176,18 @@ class PyBulletScene:
             else p.ER_TINY_RENDERER
         self._frame_size = (0, 0)     # last size drawn; EGL prints its GL strings on a change
 
+    def _make_raycaster(self, threads: int) -> Any:
+        """The Embree camera for renderer="raycast" (RuntimeError if open3d does not import,
+        e.g. without Debian's libusb-1.0-0, so that "auto" can fall back to TinyRenderer)."""
+        try:
+            from embodied.envs.pybullet.raycast import RaycastRenderer
+            return RaycastRenderer(self.width, self.height, self.hfov, self.near, self.far,
+                                   self.camera_height, threads=threads)
+        except (ImportError, OSError) as e:          # e.g. a shared library it needs is missing
+            raise RuntimeError(f"the raycast renderer needs open3d, which did not import ({e}); "
+                               "install open3d (and Debian's libusb-1.0-0) or use "
+                               "renderer='tiny'") from e
+
     def _camera_image(self, width: int, height: int, view: Any, proj: Any, flags: int) -> tuple:
         """getCameraImage on this client and renderer (silenced when EGL would print)."""
         with _quiet(self._renderer == "egl" and (width, height) != self._frame_size):
@@ -161,13 +198,14 @@ class PyBulletScene:
 
     @property
     def renderer(self) -> str:
-        """The renderer that actually runs: "tiny" or "egl"."""
+        """The renderer that actually runs: "tiny", "egl" or "raycast"."""
         return self._renderer
 
     # ---------------------------------------------------------------- building
 
     def load(self, house: HouseSpec) -> None:
-        """Replace the world by `house` (resetSimulation + rebuild in the same client).
+        """Replace the world by `house` (resetSimulation + rebuild in the same client; with
+        "raycast" the Embree scene is rebuilt from the same spec, ~10-40 ms).
 
         With EGL a probe frame checks that the plugin still draws; if not, the client is
         reconnected (plugin first) and rebuilt once, and if that fails too: "egl" raises,
@@ -176,6 +214,8 @@ class PyBulletScene:
         if self.client < 0:
             raise RuntimeError("scene is closed")
         self._rebuild(house)
+        if self._raycaster is not None:
+            self._raycaster.load(house)
         if self._renderer != "egl" or self.rendered_frames_nonempty():
             return
         with _quiet():
@@ -385,6 +425,8 @@ class PyBulletScene:
         Keys that were not asked for are absent (computing them costs time).
         """
         self._require_house()
+        if self._raycaster is not None:
+            return self._raycaster.render(x, y, yaw, pitch, want_depth, want_seg)
         p = self._p
         flags = 0 if want_seg else p.ER_NO_SEGMENTATION_MASK
         _, _, rgba, depth_buf, seg = self._camera_image(

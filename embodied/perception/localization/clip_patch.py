@@ -1,0 +1,110 @@
+"""CLIP-Patch: cut the frame into k x k tiles, score each tile against the goal's prompt.
+
+CoW's simplest CLIP localizer: CLIP judges whole images, so to ask *where* an object is, ask CLIP
+about each piece of the frame. Each tile is cropped, resized to CLIP's input size and embedded
+(all tiles in one batch); its score against the prompt ensemble becomes the relevance of every
+pixel in it. The map is therefore constant per tile (with `overlap` 0): coarse, but free of any
+explanation method's assumptions.
+
+Scores (`score`):
+- `softmax` (default): the probability that the object is in this tile rather than another —
+  softmax over tiles of CLIP's logits (logit_scale x cosine). Peaked when one tile matches much
+  better than the rest, flat when none (or all) do.
+- `similarity`: the tile's cosine similarity mapped to [0, 1] as (cos + 1) / 2, comparable across
+  frames (the softmax is relative to the frame's other tiles).
+
+`overlap` in [0, 1) lets neighbouring tiles share that fraction of a tile (k tiles per axis still
+span the frame, each larger); a pixel's relevance is then the mean over the tiles covering it, so
+objects cut by a tile border still appear whole in some tile.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from embodied.config import ConfigError
+from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
+
+__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes"]
+
+
+@dataclass
+class ClipPatchConfig(ClipConfig):
+    """k x k tiles of the frame scored by CLIP (CoW's CLIP-Patch); `grid` = k, `overlap` in [0, 1)."""
+
+    id: str = "clip_patch"
+    grid: int = 3
+    overlap: float = 0.0
+    score: Literal["softmax", "similarity"] = "softmax"
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.grid < 1:
+            raise ConfigError(f"expected an integer >= 1 (tiles per side), got {self.grid}", key="grid")
+        if not 0.0 <= self.overlap < 1.0:
+            raise ConfigError(f"expected a fraction in [0, 1), got {self.overlap}", key="overlap")
+
+
+def tile_boxes(height: int, width: int, grid: int, overlap: float = 0.0) -> list[tuple[int, int, int, int]]:
+    """grid x grid (y0, y1, x0, x1) pixel boxes, row-major from the top left, spanning the frame.
+
+    Tile side t and stride t (1 - overlap) are chosen so that `grid` tiles exactly span each axis:
+    t = size / (grid - (grid - 1) overlap). With overlap 0 the tiles partition the frame.
+    """
+    def spans(size: int) -> list[tuple[int, int]]:
+        side = size / (grid - (grid - 1) * overlap)
+        stride = side * (1.0 - overlap)
+        out = []
+        for i in range(grid):
+            lo = int(round(i * stride))
+            hi = size if i == grid - 1 else int(round(i * stride + side))
+            out.append((lo, max(hi, lo + 1)))
+        return out
+
+    return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+
+class ClipPatchLocalizer(Localizer):
+    """Relevance per tile: how well each crop of the frame matches the goal's prompt."""
+
+    def __init__(self, config: ClipPatchConfig | None = None, device: str = "cpu") -> None:
+        from embodied.perception.localization.clip_model import load_clip
+
+        config = config or ClipPatchConfig()
+        super().__init__(config, device)
+        self.clip = load_clip(config.model, config.pretrained, device, config.init_seed)
+        self.last_scores: np.ndarray | None = None  # per tile, row-major (for inspection and plots)
+
+    def prompts(self, text: str) -> list[str]:
+        """The goal's prompt ensemble."""
+        words = category_words(text)
+        return [t.format(words) for t in self.config.templates]
+
+    def tile_scores(self, rgb: np.ndarray, text: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+        """(tile boxes, score in [0, 1] per tile)."""
+        import torch
+
+        h, w = rgb.shape[:2]
+        boxes = tile_boxes(h, w, self.config.grid, self.config.overlap)
+        text_embedding = self.clip.text_embedding(self.prompts(text))
+        images = self.clip.encode_image(self.clip.pixels(rgb, boxes))
+        cosine = images @ text_embedding
+        if self.config.score == "softmax":
+            scores = torch.softmax(self.clip.logit_scale * cosine, dim=0)
+        else:
+            scores = (cosine + 1.0) / 2.0
+        return boxes, scores.clamp(0.0, 1.0).cpu().numpy().astype(np.float64)
+
+    def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
+        rgb = check_rgb(obs)
+        boxes, scores = self.tile_scores(rgb, text)
+        self.last_scores = scores
+        total = np.zeros(rgb.shape[:2], np.float64)
+        count = np.zeros(rgb.shape[:2], np.float64)
+        for (y0, y1, x0, x1), score in zip(boxes, scores):
+            total[y0:y1, x0:x1] += score
+            count[y0:y1, x0:x1] += 1.0
+        return np.clip(total / np.maximum(count, 1.0), 0.0, 1.0).astype(np.float32)
