@@ -10,6 +10,7 @@ setup(
     version="0.1.0",
     description="Embodied-AI research framework: CoW, CSR and SfA on Gymnasium-wrapped simulators",
     packages=find_packages(include=["embodied", "embodied.*"]),
+    package_data={"embodied.perception.localization": ["model_configs/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.26",

@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    import open_clip  # noqa: F401  (imported here so that "build s" is the model's time, not the imports')
     import torch
 
     if args.threads:

@@ -62,7 +62,7 @@ def run_episode(env: ObjectNavEnv, index: int, steps: int, policy: str, cfg: Map
             chosen = select_frontier(tmap, frontiers, pose[:2], field=field, blacklist=blacklist)
             if chosen is not None and chosen.goal_cell is not None:
                 path = field.path_to(chosen.goal_cell)
-        action = next_action(path, pose)
+        action = next_action(path, pose, tmap=tmap)
         t3 = time.perf_counter()
         times["update"].append(t1 - t0)
         times["frontiers"].append(t2 - t1)
@@ -101,21 +101,16 @@ def bench_planners(maps: list) -> None:
 
     rows = {"csgraph dijkstra (field + path)": [], "numpy/heapq A*": [],
             "networkx astar (graph + search)": []}
-    for trav, res, xy, origin, start in maps:
-        class M:                          # the attributes geodesic_field reads
-            pass
-        m = M()
-        m.traversable, m.resolution, m.origin = trav, res, origin
-        m.world_to_cell = lambda p, o=origin, r=res: np.array(
-            [math.floor((p[1] - o[1]) / r), math.floor((p[0] - o[0]) / r)])
-        field = geodesic_field(m, xy)
+    frame = TopDownMap(MapConfig())          # same layout as the recorded maps: coordinates
+    for trav, res, xy, _origin, _start in maps:
+        field = geodesic_field(frame, xy, traversable=trav)
         if field is None:
             continue
         d = np.where(np.isfinite(field.distance), field.distance, -1)
         goal = np.unravel_index(int(np.argmax(d)), d.shape)
         s = field.start_cell
         t0 = time.perf_counter()
-        f2 = geodesic_field(m, xy)
+        f2 = geodesic_field(frame, xy, traversable=trav)
         p1 = f2.path_cells(goal)
         t1 = time.perf_counter()
         length, p2 = astar(trav, s, goal, res)
@@ -160,10 +155,13 @@ def main() -> None:
         for k, v in out["times"].items():
             all_t[k].extend(v)
         maps.extend(out["maps"])
-        print(f"episode {2 * e}: known {out['known_m2']:.1f} m2 after {len(out['times']['update'])} steps")
+        steps = len(out["times"]["update"])
+        print(f"episode {2 * e}: known {out['known_m2']:.1f} m2 after {steps} steps")
     env.close()
-    total = [a + b + c for a, b, c in zip(all_t["update"], all_t["frontiers"], all_t["planning"])]
-    print(f"\n{args.policy}, stride {args.stride}, {len(total)} steps, renderer {env.scene.renderer}")
+    total = [a + b + c for a, b, c in
+             zip(all_t["update"], all_t["frontiers"], all_t["planning"])]
+    print(f"\n{args.policy}, stride {args.stride}, {len(total)} steps, "
+          f"renderer {env.scene.renderer}")
     print(f"{'stage':>10} {'mean':>6} {'p95':>6} {'max':>6}  (ms per step)")
     for k, v in all_t.items():
         print(f"{k:>10} {fmt(v)}")

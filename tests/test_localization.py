@@ -67,6 +67,7 @@ def test_config_sections_validate_by_id_and_name_the_key() -> None:
            ({"id": "clip_ref", "grid": 5}, "agent.localizer.grid: expected 2, 3 or 4"),
            ({"id": "clip_ref", "templates": ["a {} here"]}, "agent.localizer.templates.0: expected both"),
            ({"id": "clip_grad", "templates": ["no slot"]}, "agent.localizer.templates.0: expected exactly one"),
+           ({"id": "clip_patch", "score": "max"}, "agent.localizer.score: expected one of"),
            ({"id": "clip_grad", "modle": "x"}, "agent.localizer.modle: unknown key")]
     for raw, message in bad:
         with pytest.raises(ConfigError) as err:

@@ -12,9 +12,9 @@ Choosing (``select_frontier``):
 * ``"nearest"`` (default, CoW's): the smallest *geodesic* distance from the agent over the
   traversable grid, read off one Dijkstra field (``planner.geodesic_field``) that the caller then
   reuses to plan the path. A frontier cell itself is often not traversable (it is FREE but within
-  the agent's radius of a wall), so a frontier counts as reached from any reachable cell within
-  ``reach`` metres *through free cells* of one of its cells (never through a wall); that cell is
-  the one to drive to (``Frontier.goal_cell``).
+  the agent's radius of a wall), so the cell to drive to (``Frontier.goal_cell``) is the
+  reachable cell nearest to the frontier, at most ``reach`` away *through free cells* (never
+  through a wall), and the frontier's distance is the geodesic distance to that cell.
 * ``"euclidean"``: straight-line distance to the frontier's target point (cheap; ignores walls).
 * ``"largest"``: the biggest cluster (most unknown boundary), ties by distance.
 
@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from embodied.perception.mapping import FREE, UNKNOWN
+from embodied.perception.mapping import FREE, UNKNOWN, TopDownMap
 from embodied.perception.planner import GeodesicField, geodesic_field
 
 __all__ = ["Frontier", "Blacklist", "frontier_mask", "find_frontiers", "select_frontier"]
@@ -75,19 +75,38 @@ class Blacklist:
         self.points.clear()
 
 
-def frontier_mask(state: np.ndarray) -> np.ndarray:
-    """FREE cells with an UNKNOWN 4-neighbour (cells beyond the grid's edge do not count)."""
+def frontier_mask(state: np.ndarray, min_pocket: int = 0) -> np.ndarray:
+    """FREE cells with an UNKNOWN 4-neighbour (cells beyond the grid's edge do not count).
+
+    With ``min_pocket`` > 0, UNKNOWN regions enclosed by known cells (8-connected components
+    not touching the grid's edge) smaller than that many cells do not make frontiers: the gap
+    behind a sofa, the floor under a bed, a cell no ray reached between two chairs. Driving to
+    them reveals nothing new, and they are most of what a frontier explorer otherwise gets
+    stuck on once the rooms are seen. ``state`` should include a ring of UNKNOWN around the
+    known area (``find_frontiers`` passes the known bounding box + 1), so that the outside is
+    one component touching the edge."""
     unknown = state == UNKNOWN
+    if min_pocket > 0 and unknown.any():
+        labels, n = ndimage.label(unknown, structure=_EIGHT)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        small = sizes < min_pocket
+        small[edge] = False
+        small[0] = False
+        unknown = unknown & ~small[labels]
     near_unknown = ndimage.binary_dilation(unknown, structure=_FOUR, border_value=0)
     return (state == FREE) & near_unknown
 
 
-def find_frontiers(tmap, min_size: int = 5) -> list[Frontier]:
-    """Frontier clusters of a ``TopDownMap`` with at least ``min_size`` cells, largest first."""
+def find_frontiers(tmap: TopDownMap, min_size: int = 5, min_pocket: float = 0.5) -> list[Frontier]:
+    """Frontier clusters of a ``TopDownMap`` with at least ``min_size`` cells, largest first.
+    ``min_pocket`` (m^2): enclosed unknown pockets smaller than this are ignored
+    (``frontier_mask``)."""
     i0, i1, j0, j1 = tmap.bbox(margin=1)
     if i1 <= i0 or j1 <= j0:
         return []
-    mask = frontier_mask(tmap.state[i0:i1, j0:j1])
+    pocket_cells = int(math.ceil(min_pocket / float(tmap.resolution) ** 2)) if min_pocket else 0
+    mask = frontier_mask(tmap.state[i0:i1, j0:j1], pocket_cells)
     labels, n = ndimage.label(mask, structure=_EIGHT)
     if n == 0:
         return []
@@ -117,14 +136,18 @@ def find_frontiers(tmap, min_size: int = 5) -> list[Frontier]:
     return out
 
 
-def _spread(dist: np.ndarray, passable: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Carry each finite distance up to ``steps`` cells (8-connected) into ``passable`` cells,
-    keeping the smallest value and the flat index of the cell it came from. This is how a
-    frontier cell finds the reachable cell it can be seen from: through free space only, so a
+_LEVEL = 1e6    # a spread key: steps from the reachable cell * _LEVEL + its geodesic distance
+
+
+def _spread(key: np.ndarray, passable: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Carry each finite key up to ``steps`` cells (8-connected) into ``passable`` cells, adding
+    ``_LEVEL`` per cell crossed and keeping the smallest key and the flat index of the cell it
+    came from. A frontier cell thus finds the reachable cell *nearest to it* (fewest cells away,
+    then the smallest geodesic distance from the agent), through free space only, so a
     frontier behind a thin wall never borrows the distance of a cell on the agent's side."""
-    h, w = dist.shape
-    val = dist.copy()
-    src = np.where(np.isfinite(dist), np.arange(h * w).reshape(h, w), -1)
+    h, w = key.shape
+    val = key.copy()
+    src = np.where(np.isfinite(key), np.arange(h * w).reshape(h, w), -1)
     for _ in range(steps):
         nv, ns = val.copy(), src.copy()
         for di in (-1, 0, 1):
@@ -134,7 +157,7 @@ def _spread(dist: np.ndarray, passable: np.ndarray, steps: int) -> tuple[np.ndar
                 # target window [ti0:ti1, tj0:tj1] receives from the window shifted by (di, dj)
                 ti0, ti1 = max(0, -di), h - max(0, di)
                 tj0, tj1 = max(0, -dj), w - max(0, dj)
-                cand = val[ti0 + di:ti1 + di, tj0 + dj:tj1 + dj]
+                cand = val[ti0 + di:ti1 + di, tj0 + dj:tj1 + dj] + _LEVEL
                 cur = nv[ti0:ti1, tj0:tj1]
                 better = (cand < cur) & passable[ti0:ti1, tj0:tj1]
                 cur[better] = cand[better]
@@ -143,11 +166,14 @@ def _spread(dist: np.ndarray, passable: np.ndarray, steps: int) -> tuple[np.ndar
     return val, src
 
 
-def _reach_goals(tmap, frontiers: list[Frontier], field: GeodesicField,
+def _reach_goals(tmap: TopDownMap, frontiers: list[Frontier], field: GeodesicField,
                  reach: float) -> None:
-    """Fill ``distance`` / ``goal_cell`` of each frontier: the reachable cell, at most ``reach``
-    (through FREE cells) from one of its cells, with the smallest geodesic distance."""
+    """Fill ``goal_cell`` / ``distance`` of each frontier: the reachable cell nearest to one of
+    its cells (at most ``reach`` away through FREE cells; among equally near ones, the one
+    nearest the agent) and the geodesic distance from the agent to it."""
     i0, i1, j0, j1 = field.box
+    for f in frontiers:
+        f.distance, f.goal_cell = math.inf, None
     if i1 <= i0 or j1 <= j0 or not frontiers:
         return
     k = max(0, int(math.floor(reach / float(tmap.resolution) + 1e-9)))
@@ -159,18 +185,17 @@ def _reach_goals(tmap, frontiers: list[Frontier], field: GeodesicField,
     for f in frontiers:
         ii, jj = f.cells[:, 0] - a0, f.cells[:, 1] - b0
         ok = (ii >= 0) & (ii < a1 - a0) & (jj >= 0) & (jj < ww)
-        f.distance, f.goal_cell = math.inf, None
         if not ok.any():
             continue
         v = val[ii[ok], jj[ok]]
         m = int(np.argmin(v))
         if np.isfinite(v[m]):
             s = int(src[ii[ok][m], jj[ok][m]])
-            f.distance = float(v[m])
             f.goal_cell = (a0 + s // ww, b0 + s % ww)
+            f.distance = float(field.distance[f.goal_cell])
 
 
-def select_frontier(tmap, frontiers: list[Frontier], agent_xy: Sequence[float],
+def select_frontier(tmap: TopDownMap, frontiers: list[Frontier], agent_xy: Sequence[float],
                     strategy: str = "nearest", field: GeodesicField | None = None,
                     blacklist: Blacklist | None = None, reach: float = 0.375,
                     ) -> Frontier | None:
@@ -179,7 +204,9 @@ def select_frontier(tmap, frontiers: list[Frontier], agent_xy: Sequence[float],
     ``field``: a Dijkstra from the agent already computed this step (else one is run for the
     geodesic strategies). Unreachable frontiers are skipped by every strategy except
     ``"euclidean"`` (which does not look at the grid; the caller's plan then fails and should
-    blacklist it). Every strategy fills ``distance`` and ``goal_cell`` when a field is at hand.
+    blacklist it). With a field, every strategy fills each candidate's ``goal_cell`` and its
+    geodesic ``distance`` (inf if unreachable); ``"euclidean"`` without one sets ``distance``
+    to the straight-line distance to ``target_xy`` and leaves ``goal_cell`` None.
     """
     if strategy not in ("nearest", "euclidean", "largest"):
         raise ValueError(f"strategy must be nearest, euclidean or largest, got {strategy!r}")

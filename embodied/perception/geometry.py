@@ -25,8 +25,8 @@ simulator is only needed by tests and oracles; ``relative_to_world`` / ``world_t
 convert with the start pose ``(x0, y0, yaw0)``.
 
 Speed: the per-pixel ray coefficients (a, b) depend only on the intrinsics and the stride, so
-they are computed once and cached; a frame is then a handful of vectorised multiply-adds over the
-valid pixels (224 x 224 at stride 1: ~1 ms; stride 2: ~0.3 ms).
+they are computed once and cached; a frame is then a handful of vectorised multiply-adds
+(``lift_grid`` on 224 x 224: ~0.5 ms at stride 1, < 0.1 ms at stride 2, this 2-core CPU).
 """
 from __future__ import annotations
 
@@ -175,23 +175,11 @@ def depth_to_points(depth: np.ndarray, intrinsics: Intrinsics, pose: Sequence[fl
     so callers can look up masks (instance, a localizer's relevance map) of the same pixels.
     """
     stride = max(1, int(stride))
-    d = strided_depth(depth, stride)
-    if np.shape(depth)[:2] != (intrinsics.height, intrinsics.width):
-        raise ValueError(f"depth has shape {np.shape(depth)}, intrinsics say "
-                         f"{(intrinsics.height, intrinsics.width)}")
-    a, b, cols, rows = _ray_coefficients(intrinsics, stride)
-    # lift only the valid pixels (the formula of lift_grid, on the compacted set)
-    r_idx, c_idx = np.nonzero(valid_depth(d, intrinsics, max_depth))
-    z = d[r_idx, c_idx].astype(np.float64)
-    x, y, yaw, pitch = _pose_parts(pose)
-    h = intrinsics.camera_height if camera_height is None else float(camera_height)
-    fwd, right, up = camera_basis(yaw, pitch)
-    ar = a[c_idx]
-    br = b[r_idx]
-    pts = np.empty((len(z), 3))
-    pts[:, 0] = x + z * (fwd[0] + ar * right[0] + br * up[0])
-    pts[:, 1] = y + z * (fwd[1] + ar * right[1] + br * up[1])
-    pts[:, 2] = h + z * (fwd[2] + br * up[2])
+    X, Y, Z, d = lift_grid(depth, intrinsics, pose, camera_height, stride)
+    valid = valid_depth(d, intrinsics, max_depth)
+    r_idx, c_idx = np.nonzero(valid)
+    _, _, cols, rows = _ray_coefficients(intrinsics, stride)
+    pts = np.stack([X[valid], Y[valid], Z[valid]], axis=1)
     pixel_rc = np.stack([rows[r_idx], cols[c_idx]], axis=1)
     return pts, pixel_rc
 

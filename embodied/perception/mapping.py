@@ -7,20 +7,28 @@ obstacles built from depth, for frontier exploration"):
   origin). It is a square of ``size_m`` at ``resolution`` (32 m at 0.125 m: 256 x 256 cells), laid
   out like ``NavGrid``: row i <-> y, column j <-> x. The origin is chosen so that the start sits at
   a cell *centre*: moves of 0.25 m along the start heading then land on cell centres too.
-* **Evidence per frame** (all vectorised: one lift of the strided depth image, flat cell indices,
-  ``np.bincount``; no per-cell or per-pixel Python):
+* **Evidence per frame** (all vectorised: one lift of the strided depth image kept in image
+  layout, flat cell indices, ``np.bincount``, column-wise min/max; no per-cell or per-pixel
+  Python):
   - *obstacle* points: height in (``floor_tolerance``, ``ceiling``], z-depth <= ``max_depth``;
   - *floor* points: |height| <= ``floor_tolerance``, z-depth <= ``max_depth``: "observed free";
   - sky pixels (depth = far) carry no surface and are ignored; so are returns beyond
     ``max_depth`` (depth noise grows with range on real sensors, and at 0.125 m cells the floor
     is sampled more sparsely than the cells beyond ~4 m anyway).
+  - *surface fill*: a horizontal surface seen at a grazing angle (a 0.75 m table top from a
+    0.88 m camera) gets one sample per ~0.5-0.9 m, so the cells between two same-height samples
+    of one column get obstacle points too (``_surface_fill``, with a guard against occlusion
+    pairs); the same fill closes the gaps between sparse far floor rows (as inferred free).
+  - *floor seen under something* (a floor sample farther than an obstacle sample above it in
+    the same column: the floor under a table, seen between its legs) is only *inferred* free:
+    that cell may hold the overhang, and must not wear its obstacle evidence away.
   - *inferred free* ("column rays"): each image column is a vertical plane through the eye, i.e.
-    one 2-D ray on the map. Along it, space is free from the agent up to the nearest non-floor
-    return in that column (or the farthest floor return, whichever is nearer). This fills the
-    blind zone under the camera (at pitch 0 the floor is first seen 0.88 m ahead, so a 360 deg
-    spin would otherwise leave an unknown ring around the agent, whose edge would be a frontier)
-    and the holes between sparse far floor samples. The agent's own footprint (it stands there)
-    is inferred free as well.
+    one 2-D ray on the map. Along it, space is free from the agent up to the nearest return of a
+    descending ray that is not floor, or the farthest floor return, whichever is nearer. This
+    fills the blind zone under the camera (at pitch 0 the floor is first seen 0.88 m ahead, so a
+    360 deg spin would otherwise leave an unknown ring around the agent, whose edge would be a
+    frontier) and the holes between far floor samples. The agent's own footprint (it stands
+    there) is inferred free as well.
 * **Fusion rule** (``score`` in [0, ``score_cap``], plus ``known``):
   - occupied wins over free within a frame (a cell holding a wall's base holds floor points too);
   - an obstacle observation sets ``score = min(max(score, 0) + occupied_gain, score_cap)``: a
@@ -39,7 +47,8 @@ obstacles built from depth, for frontier exploration"):
   >= 0.1875 m away). UNKNOWN is not traversable: the planner never routes through unseen space;
   frontier exploration is what expands the known area. Computed lazily, on the known bounding box.
 
-Speed (``benchmarks/mapping_speed.py``, 224 x 224 depth, stride 2): see the README's Speed table.
+Speed (``benchmarks/mapping_speed.py``, 224 x 224 depth, stride 2, 600 steps of exploration in
+val houses, this 2-core CPU): ``update`` 1.3 ms mean, 1.5 ms p95 (stride 1: 3.1 ms).
 """
 from __future__ import annotations
 
@@ -51,6 +60,7 @@ import numpy as np
 from scipy import ndimage
 
 from embodied.perception.geometry import Intrinsics, column_directions, lift_grid, valid_depth
+from embodied.perception.navgrid import NavGrid
 
 __all__ = ["UNKNOWN", "FREE", "OCCUPIED", "MapConfig", "TopDownMap", "DeadReckoning",
            "disc_offsets"]
@@ -69,6 +79,10 @@ class MapConfig:
     raise it to ~0.1. ``ceiling`` 1.9: returns above are ignored (door lintels at 2.1 m, the
     tops of walls), so doorways stay open. ``stride``: every stride-th pixel row and column is
     lifted (2 at 224 x 224: ~9 cm between samples at 5 m, finer than a cell).
+    ``min_obstacle_points``: obstacle samples a cell needs in one frame (1: the simulator's depth
+    has no flying pixels; raise it for a real sensor). ``occupied_gain`` / ``score_cap``: the
+    fusion rule's stickiness (module docstring). ``column_rays``, ``fill_surfaces``
+    (``fill_dz``, ``fill_max_gap``): the inferred-free rays and the same-surface fill.
     """
 
     resolution: float = 0.125
@@ -207,13 +221,36 @@ class TopDownMap:
             self._traversable = trav
         return self._traversable
 
+    def clearance(self, xy: np.ndarray, max_range: float = 0.5) -> np.ndarray:
+        """(N,) distance (m) from each (N, 2) map-frame point to the nearest OCCUPIED cell
+        *square* (0 inside one), ``inf`` when none is within ``max_range``. Exact with respect
+        to the grid, unlike ``traversable`` (which is about cell centres): the driver uses it
+        to check that a 0.25 m move keeps the agent's disc off every known obstacle."""
+        p = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        res = self.resolution
+        k = int(math.ceil(max_range / res)) + 1
+        d = np.arange(-k, k + 1)
+        di, dj = np.meshgrid(d, d, indexing="ij")
+        cells = self.world_to_cell(p)
+        ii = cells[:, 0, None] + di.ravel()[None, :]
+        jj = cells[:, 1, None] + dj.ravel()[None, :]
+        h, w = self.shape
+        inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
+        occ = np.zeros(ii.shape, dtype=bool)
+        occ[inside] = self.state[ii[inside], jj[inside]] == OCCUPIED
+        cx = self.origin[0] + (jj + 0.5) * res
+        cy = self.origin[1] + (ii + 0.5) * res
+        dx = np.maximum(np.abs(cx - p[:, 0, None]) - res / 2, 0.0)
+        dy = np.maximum(np.abs(cy - p[:, 1, None]) - res / 2, 0.0)
+        dist = np.where(occ, np.hypot(dx, dy), np.inf).min(axis=1)
+        return np.where(dist <= max_range, dist, np.inf)
+
     def explored_area(self) -> float:
         """Square metres of known cells (a coverage metric for exploration)."""
         return float(np.count_nonzero(self.known)) * self.resolution ** 2
 
-    def to_navgrid(self):
+    def to_navgrid(self) -> "NavGrid":
         """The traversable cells as a ``NavGrid`` (to reuse its lattice ``distance_field``)."""
-        from embodied.perception.navgrid import NavGrid
         return NavGrid(free=self.traversable.copy(), origin=self.origin,
                        resolution=self.resolution, occupied=self.occupied)
 
@@ -391,7 +428,8 @@ class TopDownMap:
         self._touch(flat)
 
     def mark_free(self, xy: np.ndarray) -> None:
-        """Mark the cells of (N, 2) map-frame points FREE (observed): e.g. where the agent walked."""
+        """Mark the cells of (N, 2) map-frame points FREE (observed), e.g. where the agent
+        walked; clears their obstacle score (not ``blocked``)."""
         flat = self._flat(np.asarray(xy, dtype=np.float64).reshape(-1, 2))
         flat = flat[flat >= 0]
         self.known.reshape(-1)[flat] = True

@@ -7,15 +7,16 @@ at once: frontier selection reads distances off that field, and the path to whic
 chosen is read back through its predecessor array, so a step costs one search, whatever the
 number of candidate goals.
 
-Measured alternatives (``benchmarks/mapping_speed.py --planners``, this 2-core CPU, real maps
-from an env trajectory; numbers in the README's Speed section):
+Measured alternatives (``benchmarks/mapping_speed.py --planners``: 60 maps from exploration
+runs in val houses, start -> the farthest reachable cell, this 2-core CPU; mean / p95 ms):
 
-* ``csgraph.dijkstra`` on the 8-connected grid of the traversable cells inside the known
-  bounding box (+ margin): graph build (numpy) + search, ~1 ms on a 60 x 60 m... box;
-* ``astar`` below: textbook A* with ``heapq`` and numpy arrays (octile heuristic): tens of ms,
+* ``csgraph.dijkstra`` over the 8-connected grid of the traversable cells inside their bounding
+  box (graph built with numpy every call) + reading the path back: 0.7 / 1.1 ms -- and it
+  yields the distance to *every* cell, which frontier selection needs anyway;
+* ``astar`` below (binary heap + numpy arrays, octile heuristic): 3.3 / 10.5 ms for one goal,
   because its inner loop is Python; kept as an independent reference for the tests;
-* ``networkx.astar_path`` (what CoW uses): slower still (graph building in Python dominates);
-* scikit-image's ``MCP`` would be the other C option, but it is not installed (and not added).
+* ``networkx.astar_path`` on the same graph (what CoW does): 29 / 82 ms;
+* scikit-image's ``MCP`` would be the other C option, but it is not installed (not added).
 
 Grid graph: 8-connected, edge lengths ``res`` and ``res * sqrt(2)``; a diagonal step is allowed
 only when both cells it cuts past are traversable (no corner cutting through an obstacle's
@@ -23,18 +24,21 @@ inflation). Paths are therefore octile-optimal: at most ~8 % longer than Euclide
 (off-axis directions), which the lookahead in ``next_action`` smooths out when driving.
 
 The map is mostly unknown (a 32 m map, a few rooms seen), so the graph only spans the bounding
-box of the known cells + ``margin``: everything outside is unknown, hence not traversable.
+box of the traversable cells (+ 1 cell): everything outside is not traversable anyway.
 """
 from __future__ import annotations
 
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
+
+if TYPE_CHECKING:        # the planner works on any map with these attributes; no import cycle
+    from embodied.perception.mapping import TopDownMap
 
 __all__ = ["MOVE_AHEAD", "ROTATE_LEFT", "ROTATE_RIGHT", "LOOK_UP", "LOOK_DOWN", "STOP",
            "GeodesicField", "geodesic_field", "grid_graph", "plan", "astar", "path_length",
@@ -171,7 +175,7 @@ def _snap(trav: np.ndarray, cell: tuple[int, int], radius_cells: int) -> tuple[i
     return (int(di[k] + i0), int(dj[k] + j0))
 
 
-def geodesic_field(tmap, start_xy: Sequence[float], snap_radius: float = 0.6,
+def geodesic_field(tmap: "TopDownMap", start_xy: Sequence[float], snap_radius: float = 0.6,
                    traversable: np.ndarray | None = None) -> GeodesicField | None:
     """One Dijkstra from the agent over ``tmap``'s traversable cells (a ``TopDownMap``, or any
     object with ``traversable``, ``world_to_cell``, ``origin``, ``resolution``).
@@ -197,7 +201,7 @@ def geodesic_field(tmap, start_xy: Sequence[float], snap_radius: float = 0.6,
                          predecessors=pred, origin=tuple(tmap.origin), resolution=res)
 
 
-def plan(tmap, start_xy: Sequence[float], goal_xy: Sequence[float] | None = None,
+def plan(tmap: "TopDownMap", start_xy: Sequence[float], goal_xy: Sequence[float] | None = None,
          goal_mask: np.ndarray | None = None, goal_snap: float = 0.3,
          field: GeodesicField | None = None) -> np.ndarray | None:
     """Shortest path on ``tmap``'s traversable grid: (K, 2) world waypoints (cell centres, the
@@ -225,7 +229,8 @@ def plan(tmap, start_xy: Sequence[float], goal_xy: Sequence[float] | None = None
         if i0 < i1 and j0 < j1:
             di, dj = np.mgrid[i0:i1, j0:j1]
             d2 = (di - cell[0]) ** 2 + (dj - cell[1]) ** 2
-            ok = np.isfinite(field.distance[i0:i1, j0:j1]) & (d2 * res * res <= goal_snap ** 2 + 1e-9)
+            within = d2 * res * res <= goal_snap ** 2 + 1e-9
+            ok = np.isfinite(field.distance[i0:i1, j0:j1]) & within
             if ok.any():
                 # the reachable cell nearest the goal point (then nearest the agent)
                 key = np.where(ok, d2 + field.distance[i0:i1, j0:j1] * 1e-6, np.inf)
@@ -296,17 +301,60 @@ def astar(free: np.ndarray, start: Sequence[int], goal: Sequence[int],
 
 
 # ------------------------------------------------------------------------------ driving
+def _carrot(p: np.ndarray, d: np.ndarray, k: int, lookahead: float, x: float, y: float,
+            tmap: "TopDownMap | None") -> np.ndarray:
+    """The first path point at least ``lookahead`` ahead (past index k, the one nearest the
+    agent); with a map, pulled back to the farthest point in straight line of sight (every
+    sample of the segment in a traversable cell), so the carrot stops at a corner instead of
+    dragging the agent across it."""
+    ahead = np.flatnonzero(d[k:] >= lookahead)
+    last = k + int(ahead[0]) if len(ahead) else len(p) - 1
+    if tmap is None:
+        return p[last]
+    trav = tmap.traversable
+    here = tuple(tmap.world_to_cell(np.array([x, y])))
+    for n in range(last, k, -1):
+        seg = float(np.hypot(p[n, 0] - x, p[n, 1] - y))
+        t = np.linspace(0.0, 1.0, max(2, int(seg / (0.5 * tmap.resolution)) + 2))[1:]
+        pts = np.stack([x + t * (p[n, 0] - x), y + t * (p[n, 1] - y)], axis=1)
+        cells = tmap.world_to_cell(pts)
+        ok = tmap.in_bounds(cells)
+        ok[ok] = trav[cells[ok, 0], cells[ok, 1]]
+        ok |= (cells[:, 0] == here[0]) & (cells[:, 1] == here[1])
+        if ok.all():
+            return p[n]
+    return p[min(k + 1, len(p) - 1)]
+
+
 def next_action(path: np.ndarray | None, pose: Sequence[float], lookahead: float = 0.4,
-                turn_threshold: float = math.radians(15.0),
-                arrive_distance: float = 0.2) -> int | None:
+                turn_threshold: float = math.radians(20.0), arrive_distance: float = 0.2,
+                tmap: "TopDownMap | None" = None, step_size: float = 0.25,
+                rotate_step: float = math.radians(30.0)) -> int | None:
     """The discrete action that follows ``path`` from ``pose`` = (x, y, yaw, ...), or None when
     the path's end is within ``arrive_distance`` (or there is no path): the caller decides what
     arriving means (Stop at an object, replan at a frontier).
 
     Steers at a carrot: the first waypoint at least ``lookahead`` ahead along the path (past the
     waypoint nearest the agent), which smooths the grid's 45-degree zigzags. If the carrot's
-    bearing is off by more than ``turn_threshold`` (15 deg, half a 30 deg turn, so one turn can
-    never overshoot into the opposite error) turn towards it, else MoveAhead."""
+    bearing is off by more than ``turn_threshold`` turn towards it, else MoveAhead.
+
+    Why 20 deg and not 15 (half a 30 deg turn): a bearing exactly between two reachable
+    headings (a 45 deg diagonal, common on a grid) is 15 deg off both, and the path is
+    replanned after every turn, so the carrot jitters by a fraction of a degree and a 15 deg
+    threshold turns left, right, left, ... forever (seen in exploration runs). With 20 deg, a
+    turn leaves at most 10 deg of error: the carrot must move by 10 deg to undo it. Walking up
+    to 20 deg off costs at most 0.25 * sin(20) = 8.5 cm of sideways drift per step, which
+    the lookahead takes back.
+
+    With ``tmap`` (a ``TopDownMap``) the driver also respects the map, because a traversable
+    path only guarantees clearance at cell *centres* (7.5 mm to spare at 0.125 m cells and a
+    0.18 m agent) while the agent walks 0.25 m along 30-degree headings: the carrot is kept in
+    line of sight (it stops at corners), and a MoveAhead is only issued along a heading whose
+    move keeps the agent's disc off every OCCUPIED cell square (``TopDownMap.clearance``, at
+    half and full step); otherwise it turns towards the safe heading (of the 12 reachable ones)
+    nearest the carrot's bearing. A refused move costs a step and, via ``mark_blocked``, can
+    wrongly close a narrow passage, so avoiding one is worth the check (~0.1 ms).
+    """
     if path is None or len(path) == 0:
         return None
     p = np.asarray(path, dtype=float)
@@ -315,12 +363,34 @@ def next_action(path: np.ndarray | None, pose: Sequence[float], lookahead: float
     if d[-1] <= arrive_distance:
         return None
     k = int(np.argmin(d))
-    ahead = np.flatnonzero(d[k:] >= lookahead)
-    target = p[k + ahead[0]] if len(ahead) else p[-1]
-    err = _wrap(math.atan2(target[1] - y, target[0] - x) - yaw)
-    if abs(err) > turn_threshold:
-        return ROTATE_LEFT if err > 0 else ROTATE_RIGHT
-    return MOVE_AHEAD
+    target = _carrot(p, d, k, lookahead, x, y, tmap)
+    bearing = math.atan2(target[1] - y, target[0] - x)
+    err = _wrap(bearing - yaw)
+    turn = ROTATE_LEFT if err > 0 else ROTATE_RIGHT
+    if tmap is None:
+        return turn if abs(err) > turn_threshold else MOVE_AHEAD
+    n = int(round(2 * math.pi / rotate_step))
+    ks = np.arange(-(n // 2) + 1, n // 2 + 1)                  # -5..6 for 30 deg steps
+    heads = yaw + ks * rotate_step
+    ends = np.stack([np.cos(heads), np.sin(heads)], axis=1)
+    samples = np.concatenate([np.array([[x, y]]) + 0.5 * step_size * ends,
+                              np.array([[x, y]]) + step_size * ends])
+    radius = float(tmap.config.agent_radius)
+    reach = radius + step_size
+    clear = tmap.clearance(np.concatenate([[[x, y]], samples]), max_range=reach)
+    need = min(radius, float(clear[0]) - 1e-6)       # never closer than now, if already close
+    safe = (clear[1:1 + len(ks)] > need) & (clear[1 + len(ks):] > need)
+    errs = np.abs(np.angle(np.exp(1j * (heads - bearing))))
+    straight = int(np.flatnonzero(ks == 0)[0])
+    if abs(err) <= turn_threshold and safe[straight]:
+        return MOVE_AHEAD
+    ok = safe & (errs <= math.pi / 2)
+    if not ok.any():                                  # nothing safe nearby: plain pursuit
+        return turn if abs(err) > turn_threshold else MOVE_AHEAD
+    best = int(np.argmin(np.where(ok, errs + 1e-3 * np.abs(ks), np.inf)))
+    if ks[best] == 0:
+        return MOVE_AHEAD
+    return ROTATE_LEFT if ks[best] > 0 else ROTATE_RIGHT
 
 
 def face_action(pose: Sequence[float], target_xyz: Sequence[float], camera_height: float = 0.88,

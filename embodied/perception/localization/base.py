@@ -102,7 +102,9 @@ class ClipConfig(LocalizerConfig):
     `model` is an open_clip architecture name (`ViT-B-32`, or `tiny-vit`, the 2-layer model shipped
     in this package for tests). `pretrained` is an open_clip tag (`openai`), a local checkpoint file,
     or null for random weights (seeded by `init_seed`, so they repeat): speed and plumbing tests
-    need the architecture, not the weights. Weights never download unless `HF_HUB_OFFLINE=0` is set
+    need the architecture, not the weights. A checkpoint file must be an open_clip state dict of
+    `model`; OpenAI's weights were trained with QuickGELU, so a file of them needs `ViT-B-32-quickgelu`
+    (the `openai` tag sets QuickGELU itself). Weights never download unless `HF_HUB_OFFLINE=0` is set
     (see clip_model.py). `templates` are prompt templates with one `{}` for the object's words.
     """
 
