@@ -1,5 +1,7 @@
-"""Render speed of the embedded PyBullet backend: ms per frame, TinyRenderer vs. EGL plugin vs.
-open3d's Embree ray caster (renderer="raycast").
+"""Render speed of the embedded PyBullet backend: ms per frame of TinyRenderer, EGL and raycast.
+
+"raycast" is open3d's Embree ray caster (`embodied/envs/pybullet/raycast.py`), which replaces only
+the camera; TinyRenderer and the EGL plugin are pybullet's own.
 
 Why: rendering is most of an ObjectNav step's cost, and `PyBulletScene(renderer="auto")` picks
 the renderer that this benchmark measures faster for procedural primitive houses.
@@ -11,7 +13,8 @@ For each renderer and image size, every house is loaded once and rendered from t
 free viewpoints (seeded) in three modes: rgb only, rgb + depth, rgb + depth + segmentation
 (`render(want_depth, want_seg)`; the renderer itself always draws depth). Times are wall-clock ms
 per `render()` call (mean and median over all houses), after a few warm-up frames, plus the
-CPU time of the whole process per call, and the time of `load()` (build the bodies).
+CPU time of the whole process per call, and the time of `load()` (build the bodies, and for
+raycast also the Embree scene).
 """
 from __future__ import annotations
 

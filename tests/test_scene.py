@@ -263,9 +263,9 @@ def test_egl_and_tiny_render_the_same_geometry(house: HouseSpec,
         egl.close()
 
 
-def test_auto_picks_tiny_for_small_frames_and_egl_for_large_ones() -> None:
+def test_auto_picks_raycast_for_small_frames_and_egl_for_large_ones() -> None:
     with PyBulletScene(224, 224, renderer="auto") as small:
-        assert small.renderer == "tiny"
+        assert small.renderer == "raycast"
     with PyBulletScene(640, 480, renderer="auto") as large:
         egl_ok = True
         try:

@@ -180,7 +180,7 @@ class CowAgent(Agent):
             return None
         reach = self._within(target, self.config.stop_distance)
         self.path = plan(self.map, pose[:2], goal_mask=reach & self.map.traversable)
-        action = next_action(self.path, pose)
+        action = next_action(self.path, pose, tmap=self.map)
         if self.path is None:
             self._drop_target(target)  # unreachable on what we know
             return None
@@ -227,7 +227,7 @@ class CowAgent(Agent):
                 self.path = plan(self.map, pose[:2], goal_xy=frontier.target_xy, field=field)
             else:
                 self.path = field.path_to(goal)
-            action = next_action(self.path, pose)
+            action = next_action(self.path, pose, tmap=self.map)
             if action is not None:
                 return action
             self.blacklist.add(frontier.target_xy)  # reached (or unreachable) yet still a frontier

@@ -30,6 +30,7 @@ class OracleConfig(AgentConfig):
     id: str = "oracle"
     goal_margin: float = 0.005
     resolution: float = 0.025
+    clearance: float = 0.005
     max_expansions: int = 40_000
     heuristic_weight: float = 1.0
     merge_distance: float = 0.01
@@ -54,10 +55,11 @@ class OracleAgent(Agent):
     def reset(self, info: dict[str, Any]) -> None:
         p = info["privileged"]
         res = self.config.resolution
-        # A finer grid inflated by half a cell diagonal more than the agent: any point of a free
-        # cell is then collision-free for the env's exact cylinder test, at little cost in detours.
+        # A finer grid, inflated by `clearance` more than the agent. A point off a cell centre can
+        # still be up to half a cell diagonal too close to geometry: the env then refuses the
+        # move, the oracle remembers that move and plans around it (rare; shorter paths overall).
         self.grid = NavGrid.from_footprints(p["footprints"], p["bounds"], resolution=res,
-                                            inflation=p["agent_radius"] + res * 0.7072 + 0.002)
+                                            inflation=p["agent_radius"] + self.config.clearance)
         self.safe = self.grid.free
         self.targets = self._fine_targets(p["navgrid"], p["goal_field"])
         self.field = distance_field(self.grid, self.targets)

@@ -117,7 +117,8 @@ def success_region(grid: NavGrid, house: HouseSpec, boxes: list[tuple[np.ndarray
                    camera_height: float = CAMERA_HEIGHT) -> np.ndarray:
     """Free cells where Stop can succeed: within `success_distance` of a goal instance's box and,
     when `ray_hits` is given (the task requires visibility), with that instance in line of sight
-    from the camera there (a ray to its centre or its top hits it first).
+    from the camera there (a ray to the centre of one of its parts hits it first: an open
+    laptop's box centre is empty air, its screen's centre is not).
 
     SPL's l is the geodesic distance to this region: a spot 0.9 m from a mug but behind a wall
     satisfies the distance condition, yet no agent can succeed there, so it must not shorten l.
@@ -132,11 +133,9 @@ def success_region(grid: NavGrid, house: HouseSpec, boxes: list[tuple[np.ndarray
             continue
         xy = grid.cell_to_world(cells)
         origins = np.column_stack([xy, np.full(len(xy), camera_height)])
-        z_lo, z_hi = (float(v) for v in np.asarray(by_id[iid].world_aabb())[:, 2])
         seen = np.zeros(len(cells), bool)
-        for z in ((z_lo + z_hi) / 2, z_hi - 0.01):
-            target = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, z])
-            seen |= ray_hits(origins, np.broadcast_to(target, origins.shape)) == iid
+        for _, centre in by_id[iid].part_poses():   # a ray to the centre of each of its parts
+            seen |= ray_hits(origins, np.broadcast_to(centre, origins.shape)) == iid
         region[cells[seen, 0], cells[seen, 1]] = True
     return region
 

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from embodied.envs.pybullet.house import HouseSpec, Primitive, semantic_id
-
-#: colour of pixels that see nothing (there is no ceiling); the same as scene.SKY_RGB
-SKY_RGB = (200, 220, 240)
+# the colour of pixels that see nothing (no ceiling), shared with pybullet's renderers (scene.py
+# imports this module lazily, inside PyBulletScene, so there is no import cycle)
+from embodied.envs.pybullet.scene import SKY_RGB
 
 #: TinyRenderer's light and material (pybullet 3.2.7, z-up client), fitted to its frames
 LIGHT_DIR = np.array([-0.5, 0.3, 1.0]) / np.linalg.norm([-0.5, 0.3, 1.0])

@@ -20,17 +20,18 @@ Why it looks the way it does:
   must be loaded before any body exists in the client (otherwise frames come back empty); it
   survives `resetSimulation`, which `load` checks with a probe frame (and reconnects once if
   not). "auto" picks whichever measured fastest for these primitive houses:
-  raycast below `AUTO_RAYCAST_MAX_PIXELS` (224x224: 5.5 ms vs. TinyRenderer's 12 ms and EGL's
-  16-18 ms), EGL from there up (640x480: 25-31 ms vs. raycast's 29.5 ms and TinyRenderer's
-  67 ms); without open3d, the old rule: TinyRenderer below `AUTO_EGL_MIN_PIXELS`, EGL from it up,
-  TinyRenderer whenever EGL does not load.
+  raycast below `AUTO_RAYCAST_MAX_PIXELS` (224x224: 5.2-5.5 ms vs. TinyRenderer's 12 ms and
+  EGL's 16-27 ms), EGL from there up (640x480 on an idle 2-core machine: 25-31 ms vs. raycast's
+  29-31 ms and TinyRenderer's 67-75 ms); without open3d, the old rule: TinyRenderer below
+  `AUTO_EGL_MIN_PIXELS`, EGL from it up, TinyRenderer whenever EGL does not load.
   (The EGL plugin always draws shadow maps and specular highlights; getCameraImage's `shadow`
   and light arguments only affect TinyRenderer, which runs without shadows. The ray caster
   reproduces TinyRenderer's triangles and shading, but samples pixel centres where EGL and
   `intrinsics()` put them; TinyRenderer's samples are half a pixel off, at pixel corners.)
-- Depth is z-depth in metres (from the OpenGL depth buffer with near/far); background (sky:
-  there is no ceiling) is `far` in depth, 0 in instance/semantic, and one fixed sky colour in
-  rgb for both renderers (they would otherwise disagree: white vs. grey-blue).
+- Depth is z-depth in metres (from the OpenGL depth buffer with near/far; the ray caster's hit
+  distance along rays whose forward component is 1); background (sky: there is no ceiling) is
+  `far` in depth, 0 in instance/semantic, and one fixed sky colour in rgb for every renderer
+  (TinyRenderer and EGL would otherwise disagree: white vs. grey-blue).
 """
 from __future__ import annotations
 
@@ -55,9 +56,11 @@ RENDERERS = ("auto", "tiny", "egl", "raycast")
 AUTO_EGL_MIN_PIXELS = 120_000
 #: "auto" uses the ray caster below this many pixels per frame (when open3d imports; EGL or
 #: TinyRenderer by the rule above otherwise). Measured the same way (rgb+depth, one Embree thread):
-#: raycast ~0.1 ms per 1000 px, all on one core -- 224x224 5.5 ms, 400x300 12 ms, 512x384 19 ms,
-#: 640x480 29.5 ms -- vs EGL 16, 20-23, 21, 25 ms wall (34-39 ms CPU). They cross at ~240k px in
-#: wall clock (~490k px in CPU time), so 640x480 keeps EGL, as before.
+#: raycast costs ~0.1 ms per 1000 px on one core -- 224x224 5.2-5.5 ms, 400x300 12 ms, 512x384
+#: 19 ms, 640x480 29-31 ms -- vs EGL (idle machine) 16, 20-23, 21, 25 ms wall but 34-39 ms CPU.
+#: They cross at ~240k px in wall clock (~490k px in CPU time), so 640x480 keeps EGL, as before.
+#: (With the second core busy -- another env -- EGL's llvmpipe gets one core and takes 38 ms at
+#: 640x480, slower than raycast: raise this limit if envs run one per core at large sizes.)
 AUTO_RAYCAST_MAX_PIXELS = 240_000
 SKY_RGB = (200, 220, 240)
 
