@@ -33,6 +33,7 @@ from embodied.config import AgentConfig, ConfigError, LocalizerConfig
 from embodied.perception.frontier import Blacklist, find_frontiers, select_frontier
 from embodied.perception.geometry import Intrinsics, depth_to_points
 from embodied.perception.localization import GroundTruthConfig, localizer_class, make_localizer
+from embodied.perception.mapping import FREE as FREE_CELL
 from embodied.perception.mapping import DeadReckoning, MapConfig, TopDownMap
 from embodied.perception.planner import face_action, geodesic_field, next_action, plan
 
@@ -209,29 +210,41 @@ class CowAgent(Agent):
         if self.spin_left > 0:
             self.spin_left -= 1
             return ROTATE_LEFT
+        # The inflated map first; if it leaves no reachable frontier (a corridor that 0.125 m
+        # cells plus inflation close), squeeze: plan on known-free cells without inflation and let
+        # the env's collision check (and mark_blocked) settle what the map cannot resolve.
+        for traversable in (None, self.map.state == FREE_CELL):
+            action = self._explore(pose, traversable)
+            if action is not None:
+                self.idle_turns = 0
+                return action
+        # Nothing left to explore that we can reach: look around once more, then give up.
+        self.path = None
+        self.idle_turns += 1
+        return ROTATE_LEFT if self.idle_turns <= 12 else STOP
+
+    def _explore(self, pose: np.ndarray, traversable: np.ndarray | None) -> int | None:
+        """Drive towards the chosen frontier; None if no frontier can be reached this way."""
+        tmap = self.map if traversable is None else None
         for _ in range(3):
-            field = geodesic_field(self.map, pose[:2])
+            field = geodesic_field(self.map, pose[:2], traversable=traversable)
             if field is None:
-                return ROTATE_LEFT   # boxed in by what we think we know: look around
+                return None
             frontier = select_frontier(self.map, find_frontiers(self.map), pose[:2],
                                        strategy=self.config.frontier_strategy, field=field,
                                        blacklist=self.blacklist)
             if frontier is None:
-                # Nothing left to explore that we can reach: look around once more, then give up.
-                self.path = None
-                self.idle_turns += 1
-                return ROTATE_LEFT if self.idle_turns <= 12 else STOP
+                return None
             self.frontier_goal = frontier.target_xy
-            goal = frontier.goal_cell
-            if goal is None:
+            if frontier.goal_cell is None:
                 self.path = plan(self.map, pose[:2], goal_xy=frontier.target_xy, field=field)
             else:
-                self.path = field.path_to(goal)
-            action = next_action(self.path, pose, tmap=self.map)
+                self.path = field.path_to(frontier.goal_cell)
+            action = next_action(self.path, pose, tmap=tmap)
             if action is not None:
                 return action
             self.blacklist.add(frontier.target_xy)  # reached (or unreachable) yet still a frontier
-        return ROTATE_LEFT
+        return None
 
     # ------------------------------------------------------------------------------ pictures
     def debug_frame(self) -> np.ndarray | None:
