@@ -19,29 +19,20 @@ raycast also the Embree scene).
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
 import numpy as np
 
 from embodied.envs.pybullet.house import generate_house
-from embodied.envs.pybullet.scene import PyBulletScene
+from embodied.envs.pybullet.scene import PyBulletScene, random_free_poses
 
 MODES = {"rgb": (False, False), "rgb+depth": (True, False), "rgb+depth+seg": (True, True)}
 
 
 def viewpoints(scene: PyBulletScene, n: int, seed: int) -> list[tuple[float, float, float, float]]:
     """Free agent positions with random headings and pitches in the task's range."""
-    rng = np.random.default_rng(seed)
-    x0, y0, x1, y1 = scene.house.bounds
-    out = []
-    while len(out) < n:
-        xy = rng.uniform([x0, y0], [x1, y1])
-        if not scene.collides(xy):
-            out.append((float(xy[0]), float(xy[1]), float(rng.uniform(-math.pi, math.pi)),
-                        math.radians(float(rng.choice([-30.0, 0.0, 0.0, 30.0])))))
-    return out
+    return random_free_poses(scene, n, seed)
 
 
 def bench(renderer: str, size: tuple[int, int], seeds: list[int], frames: int,

@@ -27,22 +27,14 @@ from embodied.envs.objectnav import ObjectNavConfig  # noqa: E402
 from embodied.envs.pybullet.house import (HouseSpec, ObjectSpec, Primitive, Room,  # noqa: E402
                                           generate_house, semantic_id)
 from embodied.envs.pybullet.raycast import RaycastRenderer  # noqa: E402
-from embodied.envs.pybullet.scene import SKY_RGB, PyBulletScene  # noqa: E402
+from embodied.envs.pybullet.scene import SKY_RGB, PyBulletScene, random_free_poses  # noqa: E402
 
 TINY_SHIFT = (-0.5, 0.5)        # where TinyRenderer samples, in intrinsics() pixel units
 
 
 def _poses(scene: PyBulletScene, n: int, seed: int) -> list[tuple[float, float, float, float]]:
     """Free camera poses with random headings and the task's pitches."""
-    rng = np.random.default_rng(seed)
-    x0, y0, x1, y1 = scene.house.bounds
-    out = []
-    while len(out) < n:
-        xy = rng.uniform([x0, y0], [x1, y1])
-        if not scene.collides(xy):
-            out.append((float(xy[0]), float(xy[1]), float(rng.uniform(-math.pi, math.pi)),
-                        math.radians(float(rng.choice([-60.0, -30.0, 0.0, 30.0])))))
-    return out
+    return random_free_poses(scene, n, seed, pitches_deg=(-60.0, -30.0, 0.0, 30.0))
 
 
 @pytest.fixture(scope="module")

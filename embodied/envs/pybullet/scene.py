@@ -497,3 +497,19 @@ class PyBulletScene:
             self.close()
         except Exception:
             pass
+
+
+def random_free_poses(scene: PyBulletScene, n: int, seed: int,
+                      pitches_deg: Sequence[float] = (-30.0, 0.0, 0.0, 30.0)
+                      ) -> list[tuple[float, float, float, float]]:
+    """`n` collision-free agent poses (x, y, yaw, pitch) in the loaded house, random headings and
+    pitches drawn from `pitches_deg`: the viewpoints renderer tests and benchmarks compare on."""
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = scene.house.bounds
+    out: list[tuple[float, float, float, float]] = []
+    while len(out) < n:
+        xy = rng.uniform([x0, y0], [x1, y1])
+        if not scene.collides(xy):
+            out.append((float(xy[0]), float(xy[1]), float(rng.uniform(-math.pi, math.pi)),
+                        math.radians(float(rng.choice(list(pitches_deg))))))
+    return out
