@@ -30,7 +30,7 @@ setup(
         "torch-geometric>=2.5",
     ],
     extras_require={
-        "dev": ["pytest>=8.0"],
+        "dev": ["pytest>=8.0", "transformers>=4.40"],  # transformers: the owlvit localizer tests
         "thor": ["ai2thor>=5.0"],
         "ray": ["ray>=2.9"],
         "owlvit": ["transformers>=4.40"],

@@ -100,3 +100,13 @@ def test_debug_frame_shows_the_agents_map() -> None:
     colours = {tuple(c) for c in np.unique(frame[:, 224:].reshape(-1, 3), axis=0)}
     for name in ("FREE", "UNKNOWN_RGB", "OCCUPIED_RGB", "AGENT"):   # the map shows all of these
         assert tuple(getattr(viz, name)) in colours, name
+
+
+def test_dead_reckoning_drives_exactly_like_gps_compass() -> None:
+    """In simulation both poses are exact, so the two agents must take the same actions; a
+    refused move the dead reckoning failed to detect would desynchronise them."""
+    env = ObjectNavEnv(ObjectNavConfig(split="val", max_steps=80), privileged=True)
+    gps = run_episode(env, CowAgent(CowConfig()), 6)
+    dead = run_episode(env, CowAgent(CowConfig(pose_source="dead_reckoning")), 6)
+    env.close()
+    assert gps[1] == dead[1] and gps[0] == dead[0]

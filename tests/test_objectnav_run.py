@@ -99,3 +99,21 @@ def test_split_cache_serves_exactly_what_generation_gives(tmp_path: Path, monkey
     assert eps.split_episodes("val", 3) == fresh[:3]          # served from the cache
     cached[0].write_text("{truncated")                        # a corrupt cache is regenerated
     assert eps.split_episodes("val", 2) == fresh[:2]
+
+
+def test_one_and_two_workers_give_identical_records_on_the_real_env(tmp_path: Path) -> None:
+    from embodied.config import load_config
+    from embodied.runner import run_experiment
+
+    records = {}
+    for workers in (1, 2):
+        cfg = load_config(str(REPO / "experiments/objectnav_random.yaml"),
+                          ["env.episodes=4", f"run.workers={workers}", "run.progress=false",
+                           "agent.stop_probability=0.02", "env.max_steps=40",
+                           f"run.output={tmp_path / str(workers)}"])
+        run_experiment(cfg)
+        lines = (tmp_path / str(workers) / "episodes.jsonl").read_text().splitlines()
+        records[workers] = sorted(({k: v for k, v in json.loads(x).items() if k != "seconds"}
+                                   for x in lines), key=lambda r: r["episode_id"])
+    assert len(records[1]) == 4 and records[1] == records[2]
+    assert any(r["path_length"] > 0 for r in records[1])  # the agents did move
