@@ -1,0 +1,1 @@
+"""Procedural articulated objects (cabinets, microwaves, ovens, boxes, fridges) for SfA."""
