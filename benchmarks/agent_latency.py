@@ -89,7 +89,8 @@ def main() -> None:
     args = parser.parse_args()
     configs = {
         "ground_truth": lambda: GroundTruthConfig(),
-        "clip_grad": lambda: ClipGradConfig(id="clip_grad", model=args.model, pretrained=None),
+        "clip_grad": lambda: ClipGradConfig(id="clip_grad", model=args.model, pretrained=None,
+                                             min_similarity=0.99),  # random weights: never "found", so it explores
         "clip_patch": lambda: ClipPatchConfig(id="clip_patch", model=args.model, pretrained=None),
         "clip_ref": lambda: ClipRefConfig(id="clip_ref", model=args.model, pretrained=None),
     }
