@@ -38,6 +38,7 @@ from embodied.perception.mapping import DeadReckoning, MapConfig, TopDownMap
 from embodied.perception.planner import face_action, geodesic_field, next_action, plan
 
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
+ARRIVE_SLACK = 0.25  # m: how far short of stop_distance a finished path may leave the agent
 
 
 @dataclass
@@ -185,8 +186,16 @@ class CowAgent(Agent):
         if self.path is None:
             self._drop_target(target)  # unreachable on what we know
             return None
-        if action is None:             # at the end of the path but not within stop distance
-            return face_action(pose, target, self.intrinsics.camera_height) or MOVE_AHEAD
+        if action is None:
+            # At the end of the path, yet farther than stop_distance (the path ends within a cell
+            # or two of it): stop if the goal is in view from here, else face it, else drop it.
+            if seen_pixels >= self.config.min_target_pixels \
+                    and distance <= self.config.stop_distance + ARRIVE_SLACK:
+                return STOP
+            turn = face_action(pose, target, self.intrinsics.camera_height)
+            if turn is None:
+                self._drop_target(target)
+            return turn
         return self._level(pose) or action
 
     def _within(self, xy: np.ndarray, radius: float) -> np.ndarray:
