@@ -53,6 +53,7 @@ class CowConfig(AgentConfig):
     stop_distance: float = 0.7
     min_target_pixels: int = 10
     target_max_depth: float = 4.0
+    far_target_depth: float = 10.0
     drop_radius: float = 0.5
     pose_source: str = "env"
 
@@ -84,6 +85,7 @@ class CowAgent(Agent):
         self.intrinsics = Intrinsics.from_info(info["camera"])
         self.map = TopDownMap(self.config.map, self.intrinsics)
         self.score = np.zeros(self.map.shape, np.float32)      # best relevance per cell
+        self.far_score = np.zeros(self.map.shape, np.float32)  # the same, seen from afar
         self.height = np.zeros(self.map.shape, np.float32)     # height of that best point
         self.suppressed = np.zeros(self.map.shape, bool)       # dropped false positives
         self.blacklist = Blacklist()
@@ -130,23 +132,29 @@ class CowAgent(Agent):
         if n_pixels == 0:
             return 0
         points, rc = depth_to_points(obs["depth"], self.intrinsics, pose, stride=1,
-                                     max_depth=self.config.target_max_depth)
+                                     max_depth=self.config.far_target_depth)
         keep = mask[rc[:, 0], rc[:, 1]]
-        if not keep.any():
-            return n_pixels
         points, rc = points[keep], rc[keep]
         scores = self.relevance[rc[:, 0], rc[:, 1]].astype(np.float32)
         ij = self.map.world_to_cell(points[:, :2])
         ok = self.map.in_bounds(ij)
-        ij, scores, z = ij[ok], scores[ok], points[ok, 2].astype(np.float32)
+        ij, scores, points = ij[ok], scores[ok], points[ok]
         ok = ~self.suppressed[ij[:, 0], ij[:, 1]]
-        ij, scores, z = ij[ok], scores[ok], z[ok]
+        ij, scores, points = ij[ok], scores[ok], points[ok]
+        # Near detections become targets at once; far ones (less reliable, often a glimpse
+        # through a doorway) are kept aside and used only when exploration runs out.
+        near = np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= self.config.target_max_depth
+        self._splat(self.score, ij[near], scores[near], points[near, 2])
+        self._splat(self.far_score, ij[~near], scores[~near], points[~near, 2])
+        return n_pixels
+
+    def _splat(self, grid: np.ndarray, ij: np.ndarray, scores: np.ndarray, z: np.ndarray) -> None:
+        """Each cell keeps its best score (and the height of that point)."""
         order = np.argsort(scores)          # ascending: the best point of a cell is written last
         flat = ij[order, 0] * self.map.shape[1] + ij[order, 1]
-        better = scores[order] >= self.score.flat[flat]
-        self.score.flat[flat[better]] = scores[order][better]
-        self.height.flat[flat[better]] = z[order][better]
-        return n_pixels
+        better = scores[order] >= grid.flat[flat]
+        grid.flat[flat[better]] = scores[order][better]
+        self.height.flat[flat[better]] = z[order][better].astype(np.float32)
 
     def _target(self, pose: np.ndarray) -> np.ndarray | None:
         """The nearest map cell whose score passes the localizer's threshold, as (x, y, z)."""
@@ -163,6 +171,7 @@ class CowAgent(Agent):
         near = (np.hypot(centres[:, 0] - target[0], centres[:, 1] - target[1])
                 <= self.config.drop_radius).reshape(self.map.shape)
         self.score[near] = 0.0
+        self.far_score[near] = 0.0
         self.suppressed |= near
 
     # ------------------------------------------------------------------------------ 4. exploit
@@ -227,7 +236,14 @@ class CowAgent(Agent):
             if action is not None:
                 self.idle_turns = 0
                 return action
-        # Nothing left to explore that we can reach: look around once more, then give up.
+        # Nothing left to explore that we can reach: go and check what was only seen from afar.
+        if (self.far_score > 0).any() and not (self.score > 0).any():
+            self.score = np.maximum(self.score, self.far_score)
+            self.far_score[:] = 0.0
+            action = self._exploit(pose, 0)
+            if action is not None:
+                return action
+        # Still nothing: look around once more, then give up.
         self.path = None
         self.idle_turns += 1
         return ROTATE_LEFT if self.idle_turns <= 12 else STOP
