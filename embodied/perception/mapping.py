@@ -102,7 +102,8 @@ class MapConfig:
 
     def __post_init__(self) -> None:
         if not self.resolution > 0 or not self.size_m > self.resolution:
-            raise ValueError(f"bad map size {self.size_m} m at {self.resolution} m")
+            raise ValueError(f"resolution {self.resolution} m, size_m {self.size_m} m: expected "
+                             "resolution > 0 and size_m > resolution")
         if self.occupied_gain < 1 or self.score_cap < self.occupied_gain:
             raise ValueError("need 1 <= occupied_gain <= score_cap")
 
