@@ -102,9 +102,15 @@ def write_episode_video(frames: Sequence[np.ndarray], path: str | Path, fps: int
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Frames of one episode may differ in size (an agent's own map appears after its first
+    # step, and grows): pad all to the largest, even-sized, as the encoder needs one size.
+    h = max(f.shape[0] for f in frames)
+    w = max(f.shape[1] for f in frames)
+    h, w = h + h % 2, w + w % 2
     with imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1) as writer:
         for frame in frames:
-            writer.append_data(np.ascontiguousarray(frame))
+            pad = ((0, h - frame.shape[0]), (0, w - frame.shape[1]), (0, 0))
+            writer.append_data(np.ascontiguousarray(np.pad(frame, pad)))
     return path
 
 

@@ -110,3 +110,18 @@ def test_dead_reckoning_drives_exactly_like_gps_compass() -> None:
     dead = run_episode(env, CowAgent(CowConfig(pose_source="dead_reckoning")), 6)
     env.close()
     assert gps[1] == dead[1] and gps[0] == dead[0]
+
+
+def test_episode_video_has_every_step_with_the_agents_map(tmp_path) -> None:
+    """Frames grow once CoW's own map appears: every one must still reach the mp4."""
+    import imageio.v2 as imageio
+
+    from embodied.runner import run_experiment
+
+    cfg = load_config("experiments/cow_pybullet.yaml",
+                      ["env.episodes=1", "env.max_steps=15", "run.workers=1", "run.save_video=true",
+                       "run.progress=false", f"run.output={tmp_path}"])
+    run_experiment(cfg)
+    frames = list(imageio.get_reader(tmp_path / "videos" / "val-0000-0.mp4"))
+    assert len(frames) == 16                      # the reset frame + 15 steps
+    assert frames[-1].shape[1] > 2 * 224          # env view + map + the agent's own view and map
