@@ -170,6 +170,12 @@ def agent_map(agent: Any, size: int) -> np.ndarray:
     i0, i1, j0, j1 = m.bbox(margin=4)
     if i1 <= i0 or j1 <= j0:
         i0, i1, j0, j1 = 0, state.shape[0], 0, state.shape[1]
+    # A square window around what is known, so the picture keeps one shape as the map grows.
+    side = max(i1 - i0, j1 - j0, 16)
+    ci, cj = (i0 + i1) // 2, (j0 + j1) // 2
+    i0 = min(max(0, ci - side // 2), max(0, state.shape[0] - side))
+    j0 = min(max(0, cj - side // 2), max(0, state.shape[1] - side))
+    i1, j1 = min(state.shape[0], i0 + side), min(state.shape[1], j0 + side)
     img = np.empty(state.shape + (3,), np.uint8)
     img[:] = UNKNOWN_RGB
     img[state == FREE_CELL] = FREE
