@@ -555,3 +555,15 @@ def split_is_file(split: str) -> bool:
     """Whether `env.split` names a dataset file (a .json path) rather than a split name."""
     return split.endswith(".json") or os.sep in split or "/" in split
 
+
+
+def with_overrides(config: Any, overrides: dict[str, Any], owner: str) -> Any:
+    """`config` with keyword overrides applied (`gymnasium.make(id, width=320)`), refusing unknown
+    names: a typo in a keyword must not be silently ignored."""
+    if not overrides:
+        return config
+    known = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"{owner} got unknown settings {unknown}; known: {sorted(known)}")
+    return dataclasses.replace(config, **overrides)

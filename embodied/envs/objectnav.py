@@ -8,7 +8,7 @@ backend's geodesic distances, never by agents, so every agent is scored the same
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from embodied import metrics
-from embodied.config import ConfigError, EnvConfig
+from embodied.config import ConfigError, EnvConfig, with_overrides
 from embodied.envs import objectnav_episodes as episodes_lib
 from embodied.envs.pybullet.house import semantic_id
 from embodied.envs.pybullet.scene import PyBulletScene
@@ -70,13 +70,7 @@ class ObjectNavEnv(gym.Env):
 
     def __init__(self, config: ObjectNavConfig | None = None, render_mode: str | None = None,
                  privileged: bool = False, **overrides: Any) -> None:
-        config = config or ObjectNavConfig()
-        if overrides:
-            known = {f.name for f in fields(config)}
-            unknown = sorted(set(overrides) - known)
-            if unknown:
-                raise TypeError(f"ObjectNavEnv got unknown settings {unknown}; known: {sorted(known)}")
-            config = replace(config, **overrides)
+        config = with_overrides(config or ObjectNavConfig(), overrides, "ObjectNavEnv")
         self.config = config
         self.render_mode = render_mode
         self.privileged = privileged
