@@ -3,7 +3,9 @@ from embodied import registry
 from embodied.agents.cow import CowAgent, CowConfig
 from embodied.agents.oracle import OracleAgent, OracleConfig
 from embodied.agents.random import RandomAgent, RandomConfig
+from embodied.agents.sfa import SfaAgent, SfaConfig
 
 registry.register_agent("random", RandomAgent, RandomConfig)
 registry.register_agent("oracle", OracleAgent, OracleConfig)
 registry.register_agent("cow", CowAgent, CowConfig)
+registry.register_agent("sfa", SfaAgent, SfaConfig)

@@ -4,8 +4,11 @@ The agent looks at one articulated object (a procedural cabinet, oven, fridge, .
 `embodied.envs.articulated.objects`, or a user URDF) through K calibrated RGB-D cameras, and
 interacts with it: "grab the object at this 3D point and move it this far in this direction".
 From the observed motions it must discover the parts and joints. The env supplies physics,
-calibrated observations and the ground truth (for scoring only); it computes no SfA metrics yet,
-only counts (`info["metrics"]`: interactions, moved, exploded).
+calibrated observations and the ground truth (for scoring only). `info["metrics"]` holds counts
+(interactions, moved, exploded); when the final "done" action (distance 0) carries the agent's
+model under the optional key "estimate" (JSON, see `embodied.envs.articulation_metrics`; not part
+of `action_space`, so sampled actions and `check_env` are unaffected), the env scores it against
+the ground truth and adds the SfA metrics to `info["metrics"]`.
 
 Conventions:
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from embodied.config import ConfigError, EnvConfig
+from embodied.config import ConfigError, EnvConfig, with_overrides
 from embodied.envs.articulated import objects as objects_lib
 
 ENV_ID = "embodied/Articulation-PyBullet-v0"
@@ -159,13 +162,7 @@ class ArticulationEnv(gym.Env):
                  **overrides: Any) -> None:
         import pybullet as p
 
-        config = config or ArticulationConfig()
-        if overrides:
-            known = {f.name for f in fields(config)}
-            unknown = sorted(set(overrides) - known)
-            if unknown:
-                raise TypeError(f"ArticulationEnv got unknown settings {unknown}; known: {sorted(known)}")
-            config = replace(config, **overrides)
+        config = with_overrides(config or ArticulationConfig(), overrides, "ArticulationEnv")
         self.config = config
         self.render_mode = render_mode
         self._p = p
@@ -358,6 +355,7 @@ class ArticulationEnv(gym.Env):
                        "vfov": self.config.vfov, "near": NEAR, "far": self.far},
             "segmentation_encoding": "body + ((link + 1) << 24); -1 background; scoring only",
             "metrics": self._metrics(),
+            "max_interactions": self.config.max_interactions,
         }
         return obs, info
 
@@ -371,6 +369,13 @@ class ArticulationEnv(gym.Env):
             self.done = True
             info = {"done_called": True, "moved": False, "link": None, "physics_exploded": False,
                     "joint_states": self.joint_states(), "metrics": self._metrics()}
+            # optional, not in action_space (JSON, not a Box): the agent's final model, scored here
+            if action.get("estimate") is not None:
+                from embodied.envs.articulation_metrics import NO_ARTICULATION, score_estimate
+                scores = score_estimate(action["estimate"], self.ground_truth())
+                info["metrics"].update(scores)
+                info["record"] = {"sfa_result": action["estimate"].get(
+                    "result", "ok" if scores["articulation_found"] else NO_ARTICULATION)}
             return self._observe(), 0.0, True, False, info
         info = self.interact(point, direction, min(distance, MAX_DISTANCE))
         self.interactions += 1

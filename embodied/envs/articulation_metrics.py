@@ -1,0 +1,114 @@
+"""Scoring an SfA estimate against the object's ground truth: match joints, then measure them.
+
+Why a module of its own: the metrics (``embodied.metrics``) compare *one* predicted joint with
+*one* true joint, but an agent reports an unordered list of parts, possibly too few or too many.
+Which prediction answers which true joint decides every number, so the matching is written down
+here once, as a pure function of JSON data, and tested on hand-made estimates.
+
+The estimate contract (what an agent attaches to its final action under ``"estimate"``)::
+
+    {"joints": [{"type": "revolute" | "prismatic" | "static",
+                 "axis": [x, y, z], "origin": [x, y, z],          # world frame, metres
+                 "state_range": [lo, hi],                          # optional
+                 "link_points": int,                               # optional, points of the part
+                 "centroid": [x, y, z]},                           # optional, part's rest centroid
+                ...],
+     "result": "ok" | "no articulation found"}                    # optional
+
+Ground truth is the env's ``info["ground_truth"]`` list (type, axis, origin per movable joint).
+
+Matching: predicted joints of type ``static`` are dropped (a part that did not move is no
+joint). The rest are matched one to one with the true joints by the Hungarian method on
+
+    cost = [types differ] + axis angle error / 90 deg + min(distance, 1 m)
+
+where the distance is the axis-line distance for two revolute joints, and for the others the
+distance from the predicted part's ``centroid`` (else its ``origin``) to the true origin: a slide
+has no axis position, so only "which drawer" can tell two parallel prismatic joints apart.
+
+Metrics (JSON numbers; absent when undefined, e.g. no matched revolute pair):
+
+* ``joint_type_accuracy``: correct types among matched pairs over the number of *true* joints
+  (an unmatched true joint counts as wrong, so finding 1 of 4 joints scores at most 0.25); an
+  object without true joints scores 1 when nothing was predicted, else 0;
+* ``axis_angle_error_deg``: mean over matched pairs (sign-free, [0, 90]);
+* ``axis_position_error``: mean over matched pairs that are both revolute (m);
+* ``parts_found`` (predicted moving joints), ``parts_true``, ``parts_matched``;
+* ``articulation_found``: 1 if the estimate has at least one moving joint, else 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from embodied.metrics import axis_angle_error_deg, axis_position_error
+
+__all__ = ["moving_joints", "match_joints", "score_estimate", "NO_ARTICULATION"]
+
+NO_ARTICULATION = "no articulation found"
+MOVING = ("revolute", "prismatic")
+MAX_DISTANCE_COST = 1.0   # m: a far-off part costs at most this much, like a wrong type
+
+
+def moving_joints(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The estimate's revolute/prismatic joints (accepts the dict contract or a bare list)."""
+    if estimate is None:
+        return []
+    joints = estimate.get("joints", []) if isinstance(estimate, Mapping) else estimate
+    out = []
+    for j in joints:
+        if j.get("type") not in MOVING:
+            continue
+        axis = np.asarray(j["axis"], dtype=float).reshape(3)
+        if not (np.all(np.isfinite(axis)) and np.linalg.norm(axis) > 0):
+            continue
+        out.append(dict(j))
+    return out
+
+
+def _pair_cost(pred: Mapping[str, Any], true: Mapping[str, Any]) -> float:
+    cost = 0.0 if pred["type"] == true["type"] else 1.0
+    cost += axis_angle_error_deg(pred["axis"], true["axis"]) / 90.0
+    if pred["type"] == "revolute" and true["type"] == "revolute":
+        dist = axis_position_error(pred["origin"], pred["axis"], true["origin"], true["axis"])
+    else:
+        ref = pred.get("centroid", pred["origin"])
+        dist = float(np.linalg.norm(np.asarray(ref, float) - np.asarray(true["origin"], float)))
+    return cost + min(dist, MAX_DISTANCE_COST)
+
+
+def match_joints(pred: Sequence[Mapping[str, Any]],
+                 true: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """One-to-one (pred index, true index) pairs minimising the summed cost (Hungarian)."""
+    if not pred or not true:
+        return []
+    cost = np.array([[_pair_cost(p, t) for t in true] for p in pred])
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(r), int(c)) for r, c in zip(rows, cols)]
+
+
+def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+                   ground_truth: Sequence[Mapping[str, Any]]) -> dict[str, float | int]:
+    """SfA metrics of one object (see the module docstring), all plain JSON numbers."""
+    pred = moving_joints(estimate)
+    true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
+    pairs = match_joints(pred, true)
+    out: dict[str, float | int] = {"parts_found": len(pred), "parts_true": len(true),
+                                   "parts_matched": len(pairs),
+                                   "articulation_found": int(bool(pred))}
+    if not true:
+        out["joint_type_accuracy"] = 1.0 if not pred else 0.0
+        return out
+    out["joint_type_accuracy"] = sum(pred[i]["type"] == true[j]["type"] for i, j in pairs) / len(true)
+    if pairs:
+        out["axis_angle_error_deg"] = float(np.mean(
+            [axis_angle_error_deg(pred[i]["axis"], true[j]["axis"]) for i, j in pairs]))
+    rev = [(i, j) for i, j in pairs if pred[i]["type"] == "revolute" and true[j]["type"] == "revolute"]
+    if rev:
+        out["axis_position_error"] = float(np.mean(
+            [axis_position_error(pred[i]["origin"], pred[i]["axis"], true[j]["origin"], true[j]["axis"])
+             for i, j in rev]))
+    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in out.items()}

@@ -1,0 +1,169 @@
+"""SfA agent (`embodied.agents.sfa`) and its scoring (`embodied.envs.articulation_metrics`):
+hand-made estimates score exactly; the agent finds a drawer's and a door's joint in PyBullet;
+an object without movable joints ends with "no articulation found"; the check_env contract holds."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from embodied import registry
+from embodied.agents.sfa import NO_ARTICULATION, SfaAgent, SfaConfig
+from embodied.envs.articulated import objects as objects_lib
+from embodied.envs.articulation import ArticulationConfig, ArticulationEnv
+from embodied.envs.articulation_metrics import match_joints, score_estimate
+from embodied.perception.articulated_model import reload_check
+
+# ------------------------------------------------------------------------- scoring (pure)
+DOOR = {"joint": "j_door", "type": "revolute", "axis": [0.0, 0.0, 1.0], "origin": [0.5, 0.2, 0.4]}
+DRAWER = {"joint": "j_drawer", "type": "prismatic", "axis": [1.0, 0.0, 0.0],
+          "origin": [0.5, 0.0, 0.8]}
+
+
+def test_perfect_estimate_scores_zero_error() -> None:
+    est = {"joints": [{"type": "prismatic", "axis": [-1.0, 0.0, 0.0], "origin": [0.5, 0.0, 0.8]},
+                      {"type": "revolute", "axis": [0.0, 0.0, -1.0], "origin": [0.5, 0.2, 2.0]}]}
+    m = score_estimate(est, [DOOR, DRAWER])
+    assert m["joint_type_accuracy"] == 1.0
+    assert m["axis_angle_error_deg"] == 0.0 and m["axis_position_error"] == 0.0
+    assert (m["parts_found"], m["parts_true"], m["parts_matched"]) == (2, 2, 2)
+    assert m["articulation_found"] == 1
+
+
+def test_swapped_axis_scores_90_degrees_and_offset_line_its_distance() -> None:
+    est = [{"type": "revolute", "axis": [1.0, 0.0, 0.0], "origin": [0.5, 0.2, 0.4]}]
+    assert score_estimate(est, [DOOR])["axis_angle_error_deg"] == pytest.approx(90.0, abs=1e-12)
+    est = [{"type": "revolute", "axis": [0.0, 0.0, 1.0], "origin": [0.5, 0.23, 0.0]}]
+    assert score_estimate(est, [DOOR])["axis_position_error"] == pytest.approx(0.03, abs=1e-12)
+
+
+def test_wrong_type_and_missing_joints_count_against_accuracy() -> None:
+    est = [{"type": "revolute", "axis": [1.0, 0.0, 0.0], "origin": [0.5, 0.0, 0.8]},
+           {"type": "static", "axis": [0.0, 0.0, 0.0], "origin": [0.0, 0.0, 0.0]}]
+    m = score_estimate(est, [DOOR, DRAWER])
+    # the static part is no joint; the one revolute prediction is matched (to the drawer, the
+    # cheaper pair: same axis and place, wrong type), the door is missed
+    assert m["parts_found"] == 1 and m["parts_matched"] == 1
+    assert m["joint_type_accuracy"] == 0.0
+    assert "axis_position_error" not in m            # no revolute-revolute pair
+    assert score_estimate(None, [DOOR])["joint_type_accuracy"] == 0.0
+
+
+def test_parallel_drawers_are_told_apart_by_their_centroid() -> None:
+    low = dict(DRAWER, joint="low", origin=[0.5, 0.0, 0.3])
+    pred = [{"type": "prismatic", "axis": [1, 0, 0], "origin": [0, 0, 0], "centroid": [0.4, 0.0, 0.32]},
+            {"type": "prismatic", "axis": [1, 0, 0], "origin": [0, 0, 0], "centroid": [0.4, 0.0, 0.79]}]
+    assert sorted(match_joints(pred, [DRAWER, low])) == [(0, 1), (1, 0)]
+
+
+def test_no_true_joints() -> None:
+    assert score_estimate({"joints": []}, [])["joint_type_accuracy"] == 1.0
+    assert score_estimate([DOOR], [])["joint_type_accuracy"] == 0.0
+
+
+# ------------------------------------------------------------------------- agent in PyBullet
+def single_joint_cabinet(kind: str) -> int:
+    """The first seed whose cabinet has one joint, of `kind`, closed at the start."""
+    for seed in range(2000):
+        spec = objects_lib.generate_object(seed, "cabinet")
+        if len(spec.joints) == 1 and spec.joints[0].type == kind and spec.joints[0].state < 0.05:
+            return seed
+    raise AssertionError(f"no single-{kind} cabinet")
+
+
+def run_episode(env: ArticulationEnv, episode: dict, cfg: SfaConfig) -> tuple[SfaAgent, dict, dict]:
+    obs, info = env.reset(options={"episode": episode})
+    agent = SfaAgent(cfg)
+    agent.reset(info)
+    done = False
+    while not done:
+        action = agent.act(obs)
+        obs, _, terminated, truncated, step_info = env.step(action)
+        done = terminated or truncated
+    assert terminated and step_info["done_called"], "the agent must end with done (and its estimate)"
+    return agent, info, step_info
+
+
+def test_finds_a_drawer(tmp_path: Path) -> None:
+    env = ArticulationEnv()
+    seed = single_joint_cabinet("prismatic")
+    agent, info, end = run_episode(env, {"episode_id": "drawer", "seed": seed, "category": "cabinet"},
+                                   SfaConfig(export_dir=str(tmp_path)))
+    env.close()
+    m = end["metrics"]
+    assert m["parts_found"] == 1 and m["joint_type_accuracy"] == 1.0
+    assert m["axis_angle_error_deg"] < 10.0
+    assert end["record"]["sfa_result"] == "ok"
+    # the exported URDF loads and has the estimated joint
+    assert agent.export_path is not None and agent.export_path.is_file()
+    joints = reload_check(agent.export_path)
+    assert [j["type"] for j in joints] == ["prismatic"]
+    true_axis = info["ground_truth"][0]["axis"]
+    assert abs(float(np.dot(joints[0]["axis"], true_axis))) > math.cos(math.radians(10.0))
+
+
+def test_finds_a_door() -> None:
+    env = ArticulationEnv()
+    seed = single_joint_cabinet("revolute")
+    _, _, end = run_episode(env, {"episode_id": "door", "seed": seed, "category": "cabinet"}, SfaConfig())
+    env.close()
+    m = end["metrics"]
+    assert m["parts_found"] == 1 and m["joint_type_accuracy"] == 1.0
+    assert m["axis_angle_error_deg"] < 10.0 and m["axis_position_error"] < 0.05
+
+
+FIXED_URDF = """<?xml version="1.0"?>
+<robot name="rigid">
+  <link name="base">
+    <inertial><mass value="5"/><inertia ixx="0.1" ixy="0" ixz="0" iyy="0.1" iyz="0" izz="0.1"/></inertial>
+    <visual><origin xyz="0 0 0.3"/><geometry><box size="0.4 0.5 0.6"/></geometry></visual>
+    <collision><origin xyz="0 0 0.3"/><geometry><box size="0.4 0.5 0.6"/></geometry></collision>
+  </link>
+  <link name="knob">
+    <inertial><mass value="0.1"/><inertia ixx="1e-4" ixy="0" ixz="0" iyy="1e-4" iyz="0" izz="1e-4"/></inertial>
+    <visual><geometry><box size="0.04 0.1 0.04"/></geometry></visual>
+    <collision><geometry><box size="0.04 0.1 0.04"/></geometry></collision>
+  </link>
+  <joint name="fixed_knob" type="fixed">
+    <parent link="base"/><child link="knob"/><origin xyz="0.22 0 0.45"/>
+  </joint>
+</robot>
+"""
+
+
+def test_rigid_object_ends_with_no_articulation_found(tmp_path: Path) -> None:
+    path = tmp_path / "rigid.urdf"
+    path.write_text(FIXED_URDF)
+    env = ArticulationEnv(ArticulationConfig(objects=[str(path)], max_interactions=6))
+    agent, info, end = run_episode(env, {"episode_id": "rigid", "seed": 0, "category": "user",
+                                         "urdf": str(path)}, SfaConfig(export_dir=str(tmp_path / "out")))
+    env.close()
+    assert info["ground_truth"] == []
+    assert end["record"]["sfa_result"] == NO_ARTICULATION
+    m = end["metrics"]
+    assert m["parts_found"] == 0 and m["articulation_found"] == 0 and m["joint_type_accuracy"] == 1.0
+    assert m["interactions"] >= 1                        # it did try
+    assert reload_check(agent.export_path) == []         # a rigid model still exports
+
+
+def test_registered_and_check_env_still_passes() -> None:
+    import embodied.agents  # noqa: F401  (registers the agents)
+
+    entry = registry.get("agent", "sfa")
+    assert entry.cls is SfaAgent and entry.config_cls is SfaConfig
+    env = ArticulationEnv(width=64, height=48)
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+def test_patience_stops_when_nothing_new_moves(tmp_path: Path) -> None:
+    path = tmp_path / "rigid.urdf"
+    path.write_text(FIXED_URDF)
+    env = ArticulationEnv(ArticulationConfig(objects=[str(path)], max_interactions=10))
+    agent, _, end = run_episode(env, {"episode_id": "rigid", "seed": 0, "category": "user",
+                                      "urdf": str(path)}, SfaConfig(patience=2))
+    env.close()
+    assert end["metrics"]["interactions"] == 2 and agent.export_path is None
