@@ -67,3 +67,15 @@ def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProce
     """Run `embodied ARGS` in a fresh interpreter (how users run it)."""
     return subprocess.run([sys.executable, "-m", "embodied.cli", *args], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def client():
+    """A fresh PyBullet DIRECT client, disconnected after the test."""
+    import pybullet as p
+
+    cid = p.connect(p.DIRECT)
+    try:
+        yield cid
+    finally:
+        p.disconnect(cid)

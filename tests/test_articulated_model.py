@@ -7,7 +7,6 @@ error anywhere in the export shows up as a wrong axis line or a part that moves 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +28,6 @@ from embodied.perception.articulation import JointEstimate
 SEEDS = (14, 9)
 
 
-@pytest.fixture
-def client() -> Iterator[int]:
-    cid = p.connect(p.DIRECT)
-    try:
-        yield cid
-    finally:
-        p.disconnect(cid)
 
 
 def _rotate(v: np.ndarray, axis: np.ndarray, angle: float, origin: np.ndarray) -> np.ndarray:

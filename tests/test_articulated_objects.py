@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,6 @@ from embodied.envs.articulated.objects import (
 SEEDS = range(12)
 
 
-@pytest.fixture
-def client() -> Iterator[int]:
-    cid = p.connect(p.DIRECT)
-    try:
-        yield cid
-    finally:
-        p.disconnect(cid)
 
 
 def _link_pose(body: int, link: int, cid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,23 @@ def check_threshold(value: float, key: str = "threshold") -> None:
         raise ConfigError(f"expected a number in [0, 1], got {value}", key=key)
 
 
+def one_slot_problem(template: str) -> str | None:
+    """The usual template rule: exactly one `{}`, where the object's words go."""
+    if template.count("{}") != 1:
+        return "expected exactly one '{}' (the object's words)"
+    return None
+
+
+def check_templates(templates: list[str], problem: Any = one_slot_problem) -> None:
+    """At least one template, each passing `problem` (None = fine); else a ConfigError naming it."""
+    if not templates:
+        raise ConfigError("expected at least one prompt template", key="templates")
+    for i, template in enumerate(templates):
+        message = problem(template)
+        if message:
+            raise ConfigError(f"{message}, got {template!r}", key=f"templates.{i}")
+
+
 def check_rgb(obs: dict[str, Any]) -> np.ndarray:
     """obs["rgb"] as an (H, W, 3) uint8 array, or a ValueError saying what arrived instead."""
     rgb = obs.get("rgb") if isinstance(obs, dict) else None
@@ -117,12 +134,7 @@ class ClipConfig(LocalizerConfig):
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
-        if not self.templates:
-            raise ConfigError("expected at least one prompt template", key="templates")
-        for i, template in enumerate(self.templates):
-            problem = self.template_problem(template)
-            if problem:
-                raise ConfigError(f"{problem}, got {template!r}", key=f"templates.{i}")
+        check_templates(self.templates, self.template_problem)
         if self.pretrained == "":
             self.pretrained = None
         if self.pretrained is not None and looks_like_path(self.pretrained):
@@ -136,9 +148,7 @@ class ClipConfig(LocalizerConfig):
 
     def template_problem(self, template: str) -> str | None:
         """What is wrong with one prompt template (None: fine); localizers with other slots override."""
-        if template.count("{}") != 1:
-            return "expected exactly one '{}' (the object's words)"
-        return None
+        return one_slot_problem(template)
 
 
 class Localizer:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from embodied.config import ConfigError, LocalizerConfig
-from embodied.perception.localization.base import Localizer, category_words, check_rgb, check_threshold
+from embodied.config import LocalizerConfig
+from embodied.perception.localization.base import (Localizer, category_words, check_rgb,
+                                                 check_templates, check_threshold)
 
 __all__ = ["OwlVitConfig", "OwlVitLocalizer", "require_transformers", "INSTALL_HINT"]
 
@@ -46,12 +47,7 @@ class OwlVitConfig(LocalizerConfig):
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
-        if not self.templates:
-            raise ConfigError("expected at least one prompt template", key="templates")
-        for i, template in enumerate(self.templates):
-            if template.count("{}") != 1:
-                raise ConfigError(f"expected exactly one '{{}}' (the object's words), got {template!r}",
-                                  key=f"templates.{i}")
+        check_templates(self.templates)
 
 
 def require_transformers() -> Any:
