@@ -167,12 +167,13 @@ class EpisodeRunner:
         start = time.perf_counter()
         obs, info = self.env.reset(seed=seed, options={"episode": spec})
         self.agent.reset({"episode_id": spec["episode_id"], **info, "seed": seed})
-        self._capture()
         terminated = truncated = False
         while not (terminated or truncated):
-            obs, _, terminated, truncated, info = self.env.step(self.agent.act(obs))
+            action = self.agent.act(obs)
+            self._capture()          # between act and step: the env and the agent see one state
+            obs, _, terminated, truncated, info = self.env.step(action)
             self._steps += 1
-            self._capture()
+        self._capture()
         record: dict[str, Any] = {"episode_id": spec["episode_id"]}
         if "category" in spec:
             record["category"] = spec["category"]
@@ -184,7 +185,12 @@ class EpisodeRunner:
         return record
 
     def _capture(self) -> None:
-        """Keep one video frame (the env's render, beside the agent's debug view if it has one)."""
+        """Keep one video frame (the env's render, beside the agent's debug view if it has one).
+
+        Called after the agent has acted on an observation and before the env steps, so the
+        agent's view (its map, the parts it found, the action it chose) belongs to the state the
+        env shows; once more at the end for the final state.
+        """
         if self._frames is None:
             return
         try:

@@ -147,6 +147,22 @@ def test_point_cloud_lies_on_the_object(cameras: int, cabinet_episode) -> None:
     env.close()
 
 
+def test_part_points_are_the_links_own_points(env: ArticulationEnv, cabinet_episode) -> None:
+    obs, _ = env.reset(options={"episode": cabinet_episode})
+    parts = env.part_points(obs)
+    assert set(parts) == {j.child for j in env.object_spec.joints}
+    total = 0
+    for name, pts in parts.items():
+        assert len(pts) > 50, name
+        link = next(j for j in range(env.num_links) if env.link_names[j] == name)
+        lo, hi = (np.asarray(v) for v in env._p.getAABB(env.body, link, physicsClientId=env.client))
+        assert np.all(pts >= lo - 0.01) and np.all(pts <= hi + 0.01), name
+        total += len(pts)
+    # the rest of the cloud is the base: fewer points than the cloud, none shared between parts
+    assert total < int(obs["num_points"][0])
+    assert env.start_part_points.keys() == parts.keys()
+
+
 def test_ground_truth_from_pybullet_matches_the_spec(env: ArticulationEnv, cabinet_episode) -> None:
     """The user-URDF path (reading joints from pybullet) agrees with objects.ground_truth."""
     env.reset(options={"episode": cabinet_episode})

@@ -124,5 +124,5 @@ def test_episode_video_has_every_step_with_the_agents_map(tmp_path) -> None:
     run_experiment(cfg)
     reader = imageio.get_reader(str(tmp_path / "videos" / "val-0000-0.mp4"), format="ffmpeg")
     frames = [frame for frame in reader]          # (list() trips on the reader's infinite length hint)
-    assert len(frames) == 16                      # the reset frame + 15 steps
+    assert len(frames) == 16                      # one per action (15) + the final state
     assert frames[-1].shape[1] > 2 * 224          # env view + map + the agent's own view and map

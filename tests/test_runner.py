@@ -188,7 +188,7 @@ def test_video_and_plot_hooks(toy_yaml: Path, monkeypatch: pytest.MonkeyPatch) -
     out = toy_yaml.parent / "out"
     assert [path for _, path in calls["video"]] == [out / "videos" / "val-000.mp4", out / "videos" / "val-001.mp4"]
     frames, _ = calls["video"][0]
-    assert len(frames) == records(out)["val-000"]["steps"] + 1  # after reset and after every step
+    assert len(frames) == records(out)["val-000"]["steps"] + 1  # one per action, plus the final state
     assert frames[0].shape == (8, 36, 3)  # the env's render beside the agent's debug_frame()
     assert calls["plot"] == [(summary, out)]
 

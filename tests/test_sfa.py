@@ -64,6 +64,26 @@ def test_no_true_joints() -> None:
     assert score_estimate([DOOR], [])["joint_type_accuracy"] == 0.0
 
 
+def test_part_iou_and_chamfer_by_hand() -> None:
+    # 1 cm voxels: the true door has 4 points in 4 voxels; the prediction shares 2 of them and
+    # adds 2 voxels of its own -> IoU 2 / 6. The drawer is not predicted -> IoU 0 for it.
+    door_pts = [[0.005, 0.005, 0.005], [0.015, 0.005, 0.005], [0.025, 0.005, 0.005],
+                [0.035, 0.005, 0.005]]
+    pred_pts = [[0.005, 0.005, 0.005], [0.015, 0.005, 0.005], [0.005, 0.105, 0.005],
+                [0.005, 0.205, 0.005]]
+    door = dict(DOOR, child="door")
+    drawer = dict(DRAWER, child="drawer")
+    est = [{"type": "revolute", "axis": [0, 0, 1], "origin": [0.5, 0.2, 0.4], "points": pred_pts}]
+    m = score_estimate(est, [door, drawer], {"door": door_pts, "drawer": [[0.5, 0.0, 0.8]]})
+    assert m["part_iou"] == pytest.approx((2 / 6 + 0.0) / 2)
+    # Chamfer: pred->true nearest distances 0, 0, 0.1, 0.2 (mean 0.075); true->pred 0, 0,
+    # 0.01, 0.02 (mean 0.0075); symmetric mean 0.04125
+    assert m["chamfer_distance"] == pytest.approx(0.5 * (0.075 + 0.0075))
+    # a true part without points is left out of the mean, not counted as 0
+    assert score_estimate(est, [door, drawer], {"door": door_pts})["part_iou"] == pytest.approx(2 / 6)
+    assert "part_iou" not in score_estimate(est, [door, drawer])
+
+
 # ------------------------------------------------------------------------- agent in PyBullet
 def single_joint_cabinet(kind: str) -> int:
     """The first seed whose cabinet has one joint, of `kind`, closed at the start."""
@@ -96,6 +116,7 @@ def test_finds_a_drawer(tmp_path: Path) -> None:
     m = end["metrics"]
     assert m["parts_found"] == 1 and m["joint_type_accuracy"] == 1.0
     assert m["axis_angle_error_deg"] < 10.0
+    assert m["part_iou"] > 0.8 and m["chamfer_distance"] < 0.01
     assert end["record"]["sfa_result"] == "ok"
     # the exported URDF loads and has the estimated joint
     assert agent.export_path is not None and agent.export_path.is_file()
@@ -113,6 +134,22 @@ def test_finds_a_door() -> None:
     m = end["metrics"]
     assert m["parts_found"] == 1 and m["joint_type_accuracy"] == 1.0
     assert m["axis_angle_error_deg"] < 10.0 and m["axis_position_error"] < 0.05
+    assert m["part_iou"] > 0.6
+
+
+def test_two_doors_on_one_hinge_line_are_two_parts() -> None:
+    """A stacked fridge: both doors turn about the same line; where along it tells them apart."""
+    seed = next(s for s in range(2000)
+                if len((spec := objects_lib.generate_object(s, "fridge")).joints) == 2
+                and np.allclose(spec.joints[0].origin[:2], spec.joints[1].origin[:2])
+                and np.allclose(spec.joints[0].axis, spec.joints[1].axis))
+    env = ArticulationEnv(max_interactions=10)
+    agent, _, end = run_episode(env, {"episode_id": "fridge", "seed": seed, "category": "fridge"},
+                                SfaConfig())
+    env.close()
+    m = end["metrics"]
+    assert m["parts_found"] == 2 and m["joint_type_accuracy"] == 1.0, m
+    assert m["axis_position_error"] < 0.03
 
 
 FIXED_URDF = """<?xml version="1.0"?>

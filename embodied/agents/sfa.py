@@ -44,6 +44,8 @@ from embodied.perception.articulation import (JointEstimate, aggregate_joint, es
                                               ransac_rigid, rigid_transform, transform_points)
 
 NO_ARTICULATION = "no articulation found"
+#: m: changed clusters this close to the touched point seed the moving part.
+SEED_RADIUS = 0.1
 
 
 @dataclass
@@ -127,6 +129,26 @@ def normals_and_offsets(points: np.ndarray, cameras: np.ndarray, k: int) -> tupl
     return normals, offsets
 
 
+def dominant_normal(points: np.ndarray, tolerance: float = 0.01) -> np.ndarray | None:
+    """Unit normal of the plane holding most of ``points`` (a part's front), or None.
+
+    RANSAC-free on purpose: the plane is the PCA plane of the points, refit once to those within
+    ``tolerance`` of it (a handle or a drawer's side walls do not tilt the front's plane).
+    """
+    if len(points) < 10:
+        return None
+    pts = points
+    for _ in range(2):
+        centre = pts.mean(axis=0)
+        _, _, vt = np.linalg.svd(pts - centre, full_matrices=False)
+        normal = vt[2]
+        near = np.abs((points - centre) @ normal) < tolerance
+        if near.sum() < 10:
+            return None
+        pts = points[near]
+    return normal / np.linalg.norm(normal)
+
+
 def clusters(points: np.ndarray, radius: float) -> np.ndarray:
     """Connected-component labels of points linked when closer than ``radius``."""
     if len(points) == 0:
@@ -137,15 +159,16 @@ def clusters(points: np.ndarray, radius: float) -> np.ndarray:
 
 
 def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
-        final_radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point-to-point ICP src -> dst from (I, init_t); the inlier radius shrinks to ``final_radius``.
+        final_radius: float, R0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point-to-point ICP src -> dst from (R0 or I, init_t); the inlier radius shrinks to ``final_radius``.
 
     Returns (R, t, matched dst point per src point). Why shrink: the first iterations must reach
     across the commanded displacement's error, the last must ignore newly revealed surfaces.
     """
     tree = cKDTree(dst)
-    R, t = np.eye(3), np.asarray(init_t, dtype=float)
-    radii = np.geomspace(0.08, final_radius, max(2, iterations))
+    R = np.eye(3) if R0 is None else np.asarray(R0, dtype=float)
+    t = np.asarray(init_t, dtype=float)
+    radii = np.geomspace(0.08 if R0 is None else 4 * final_radius, final_radius, max(2, iterations))
     nn = np.zeros(len(src), dtype=int)
     for radius in radii:
         d, nn = tree.query(transform_points(R, t, src))
@@ -155,6 +178,13 @@ def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
         R, t = rigid_transform(src[keep], dst[nn[keep]])
     _, nn = tree.query(transform_points(R, t, src))
     return R, t, dst[nn]
+
+
+def _joint_dict(j: JointEstimate) -> dict[str, Any]:
+    """A joint estimate as the JSON dict of the estimate contract (type, axis, origin, range)."""
+    return {"type": j.type, "axis": [float(x) for x in j.axis],
+            "origin": [float(x) for x in j.origin],
+            "state_range": [float(x) for x in j.state_range]}
 
 
 # ------------------------------------------------------------------------------------ agent
@@ -177,9 +207,11 @@ class SfaAgent(Agent):
         self.fruitless = 0            # interactions in a row that moved no new part
         self.log: list[dict[str, Any]] = []
         self.export_path: Path | None = None
+        self._view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -------------------------------------------------------------------------- main loop
     def act(self, obs: dict[str, Any]) -> dict[str, Any]:
+        self._view = (obs["rgb"][0], obs["intrinsics"][0], obs["extrinsics"][0])
         cloud = valid_cloud(obs)
         if self.first_cloud is None:
             self.first_cloud = cloud
@@ -199,6 +231,24 @@ class SfaAgent(Agent):
         self.pending = (point, direction, self.config.pull_distance)
         return {"point": point.astype(np.float32), "direction": direction.astype(np.float32),
                 "distance": np.array([self.config.pull_distance], np.float32)}
+
+    def debug_frame(self) -> np.ndarray | None:
+        """The last view with every part found so far painted on it, its joint axis, and the
+        pull just chosen (yellow: its outcome is not known yet).
+
+        Drawn where each part is now (``current_points``), so the picture follows the object.
+        """
+        if self._view is None:
+            return None
+        from embodied.viz_articulation import sfa_frame
+
+        rgb, K, E = self._view
+        parts = [(p.current_points, _joint_dict(p.joint)) for p in self.parts]
+        pull = None
+        if self.pending is not None:                  # the pull just chosen, not yet made
+            point, direction, distance = self.pending
+            pull = {"point": point, "direction": direction, "distance": distance, "moved": None}
+        return sfa_frame(rgb, K, E, pull, parts)
 
     # -------------------------------------------------------------------------- 1. propose
     def _blocked(self, p: np.ndarray) -> bool:
@@ -265,6 +315,14 @@ class SfaAgent(Agent):
 
     def _segment_and_fit(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
                          direction: np.ndarray, distance: float, entry: dict[str, Any]) -> None:
+        """Changed points near the touch -> rigid motion -> every point that motion explains.
+
+        Seeds are all clusters of changed points within ``SEED_RADIUS`` of the touched point, not
+        just the nearest: a handle standing a few cm proud of its door is a cluster of its own.
+        Points of other clusters (surfaces the moving part now hides or reveals) fit no rigid
+        motion with the part, so after the fit the part is re-segmented as the changed points
+        whose moved position lands on the "after" cloud, connected to the fitted inliers.
+        """
         cfg = self.config
         # A small or distant object is seen with few, sparse points: radii grow with the point
         # spacing and the part-size floor shrinks with the cloud, or a part splits into crumbs.
@@ -274,26 +332,44 @@ class SfaAgent(Agent):
         fit_threshold = max(cfg.ransac_threshold, 0.75 * spacing)
         d_before, _ = cKDTree(after).query(before)
         changed = np.flatnonzero(d_before > cfg.change_threshold)
-        part_idx = None
-        if len(changed) >= min_points:
-            labels = clusters(before[changed], radius)
-            gaps = [np.min(np.linalg.norm(before[changed[labels == g]] - point, axis=1))
-                    for g in np.unique(labels)]
-            g = int(np.unique(labels)[int(np.argmin(gaps))])
-            if min(gaps) < 0.1 and (labels == g).sum() >= min_points:
-                part_idx = changed[labels == g]
-        if part_idx is None:
+        if len(changed) < min_points:
+            self.tried.append(point)
+            return
+        labels = clusters(before[changed], radius)
+        gap = np.full(labels.max() + 1, np.inf)
+        np.minimum.at(gap, labels, np.linalg.norm(before[changed] - point, axis=1))
+        seed = changed[gap[labels] < SEED_RADIUS]
+        if len(seed) < min_points:
+            self.tried.append(point)
+            return
+        fit = self._fit(before[seed], after, direction * distance, fit_threshold)
+        if fit is None:
+            self.tried.append(point)
+            return
+        R, t, inliers = fit
+        # re-segment: changed points the motion carries onto the after cloud, linked to the inliers
+        moved_d, _ = cKDTree(after).query(transform_points(R, t, before[changed]))
+        ok = changed[moved_d < 2.0 * fit_threshold]
+        core = set(map(int, seed[inliers]))
+        if len(ok):
+            lab = clusters(before[ok], radius)
+            keep = {int(g) for g, i in zip(lab, ok) if int(i) in core}
+            part_idx = ok[np.isin(lab, list(keep))]
+        else:
+            part_idx = seed[inliers]
+        if len(part_idx) < min_points:
             self.tried.append(point)
             return
         src = before[part_idx]
-        R, t, matched = icp(src, after, direction * distance, cfg.icp_iterations, fit_threshold)
-        try:
-            R, t, inliers = ransac_rigid(src, matched, threshold=fit_threshold, iterations=200,
-                                         rng=self.rng, min_inliers=max(3, len(src) // 3))
-        except ValueError:
-            self.tried.append(point)
-            return
-        est = estimate_joint(R, t, reference=src[inliers].mean(axis=0))
+        refit = self._fit(src, after, t, fit_threshold, R0=R)
+        if refit is not None:
+            R, t, inliers = refit
+            src_ref = src[inliers]
+        else:
+            src_ref = before[seed[inliers]]
+        est = estimate_joint(R, t, reference=src_ref.mean(axis=0))
+        if est.type == "prismatic":
+            est = self._square_slide(est, src, after, fit_threshold)
         entry.update(moved=est.type != "static", type=est.type, points=int(len(src)))
         if est.type == "static":
             self.tried.append(point)
@@ -306,23 +382,72 @@ class SfaAgent(Agent):
                 return
         self.parts.append(_Part(rest_points=src, current_points=moved_now, estimates=[est]))
 
+    def _square_slide(self, est: JointEstimate, src: np.ndarray, after: np.ndarray,
+                      threshold: float) -> JointEstimate:
+        """Prefer a slide square to the part's front when the data cannot tell it apart.
+
+        Why: a drawer front is a flat face, and matching a flat face to its moved copy fixes
+        the motion across the face well but along it only by the few points of its edges and
+        handle, so the fitted slide can tilt by 10-20 degrees. Drawers slide perpendicular to
+        their fronts; the perpendicular slide of the same length along the front's normal is
+        taken when it explains the "after" cloud as well (median residual within a third of
+        the fit threshold), and the tilted one is kept when the data clearly favour it.
+        """
+        normal = dominant_normal(src)
+        if normal is None:
+            return est
+        axis = np.asarray(est.axis, dtype=float)
+        along = float(np.dot(axis, normal))
+        if abs(along) < math.cos(math.radians(30.0)):
+            return est
+        shift = est.state * axis
+        square = float(np.dot(shift, normal)) * normal
+        tree = cKDTree(after)
+        fitted = float(np.median(tree.query(src + shift)[0]))
+        snapped = float(np.median(tree.query(src + square)[0]))
+        if snapped > fitted + threshold / 3.0:
+            return est
+        length = float(np.linalg.norm(square))
+        return JointEstimate("prismatic", square / length, est.origin, length,
+                             state_range=(0.0, length))
+
+    def _fit(self, src: np.ndarray, after: np.ndarray, init_t: np.ndarray, threshold: float,
+             R0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """ICP then RANSAC on its final matches: (R, t, inlier mask), or None when nothing fits."""
+        cfg = self.config
+        R, t, matched = icp(src, after, init_t, cfg.icp_iterations, threshold, R0=R0)
+        try:
+            return ransac_rigid(src, matched, threshold=threshold, iterations=200,
+                                rng=self.rng, min_inliers=max(3, len(src) // 3))
+        except ValueError:
+            return None
+
     def _same_part(self, part: _Part, src: np.ndarray, est: JointEstimate) -> bool:
         """Whether a motion belongs to a known part: its points overlap the part's last known
-        position, or (revolute) it turned about the same hinge line. Why the second test: a pull
-        near a hinge can move a part by less than the change threshold, leaving its last known
-        position stale, but the hinge line does not move."""
+        position, or it moved about/along the same joint line over the same stretch of it.
+
+        Why the second test: a pull near a hinge can move a part by less than the change
+        threshold, leaving its last known position stale, but the hinge line does not move. Why
+        "the same stretch": the two doors of a stacked fridge share one hinge line; what tells
+        them apart is where along the line they sit.
+        """
         if np.median(cKDTree(part.current_points).query(src)[0]) < self.config.cluster_radius:
             return True
         known = part.joint
+        axis = np.asarray(known.axis, dtype=float)
         if est.type != known.type or \
-                abs(float(np.dot(known.axis, est.axis))) < math.cos(math.radians(15.0)):
+                abs(float(np.dot(axis, est.axis))) < math.cos(math.radians(15.0)):
             return False
         if est.type == "revolute":
             off = np.asarray(est.origin) - np.asarray(known.origin)
-        else:     # a drawer slides along its axis: its centroid stays on one line
-            off = src.mean(axis=0) - part.current_points.mean(axis=0)
-        return float(np.linalg.norm(np.cross(off, known.axis))) < 0.1 if est.type == "revolute" \
-            else float(np.linalg.norm(np.cross(off, known.axis))) < 0.06
+            if float(np.linalg.norm(np.cross(off, axis))) >= 0.1:
+                return False
+            a, b = part.current_points @ axis, src @ axis
+            overlap = min(a.max(), b.max()) - max(a.min(), b.min())
+            return overlap > 0.5 * min(np.ptp(a), np.ptp(b))
+        # a drawer slides along its axis: its centroid stays on one line
+        off = src.mean(axis=0) - part.current_points.mean(axis=0)
+        return float(np.linalg.norm(np.cross(off, axis))) < 0.06
 
     # -------------------------------------------------------------------------- 6. finish
     def estimate(self) -> dict[str, Any]:
@@ -332,11 +457,9 @@ class SfaAgent(Agent):
             j = part.joint
             if j.type == "static":
                 continue
-            joints.append({"type": j.type, "axis": [float(x) for x in j.axis],
-                           "origin": [float(x) for x in j.origin],
-                           "state_range": [float(x) for x in j.state_range],
-                           "link_points": int(len(part.rest_points)),
-                           "centroid": [float(x) for x in part.rest_points.mean(axis=0)]})
+            joints.append({**_joint_dict(j), "link_points": int(len(part.rest_points)),
+                           "centroid": [float(x) for x in part.rest_points.mean(axis=0)],
+                           "points": part.rest_points.tolist()})
         return {"joints": joints, "result": "ok" if joints else NO_ARTICULATION,
                 "interactions": self.interactions}
 

@@ -344,6 +344,8 @@ class ArticulationEnv(gym.Env):
         self.interactions = self.moved_count = self.exploded_count = 0
         self.done = False
         obs = self._observe()
+        self.start_part_points = self.part_points(obs)
+        self._last_interaction: dict[str, Any] | None = None
         info = {
             "episode_id": self.episode["episode_id"],
             "seed": self.episode.get("seed"),
@@ -372,12 +374,15 @@ class ArticulationEnv(gym.Env):
             # optional, not in action_space (JSON, not a Box): the agent's final model, scored here
             if action.get("estimate") is not None:
                 from embodied.envs.articulation_metrics import NO_ARTICULATION, score_estimate
-                scores = score_estimate(action["estimate"], self.ground_truth())
+                scores = score_estimate(action["estimate"], self.ground_truth(),
+                                        self.start_part_points)
                 info["metrics"].update(scores)
                 info["record"] = {"sfa_result": action["estimate"].get(
                     "result", "ok" if scores["articulation_found"] else NO_ARTICULATION)}
             return self._observe(), 0.0, True, False, info
         info = self.interact(point, direction, min(distance, MAX_DISTANCE))
+        self._last_interaction = {"point": point, "direction": direction,
+                                  "distance": min(distance, MAX_DISTANCE), "moved": info["moved"]}
         self.interactions += 1
         self.moved_count += int(info["moved"])
         self.exploded_count += int(info["physics_exploded"])
@@ -388,9 +393,13 @@ class ArticulationEnv(gym.Env):
         return self._observe(), 0.0, False, truncated, info
 
     def render(self) -> np.ndarray | None:
+        """Camera 0, upscaled, with the last interaction drawn (green arrow: it moved a part)."""
         if self.render_mode != "rgb_array":
             return None
-        return self._last_rgb[0].copy()
+        from embodied.viz_articulation import sfa_frame
+
+        return sfa_frame(self._last_rgb[0], self.intrinsics[0], self.extrinsics[0],
+                         self._last_interaction, [])
 
     def close(self) -> None:
         if getattr(self, "client", None) is not None:
@@ -578,6 +587,21 @@ class ArticulationEnv(gym.Env):
                         "lower": float(info[8]), "upper": float(info[9]),
                         "state": float(p.getJointState(self.body, j, physicsClientId=c)[0])})
         return out
+
+    def part_points(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Ground-truth part segmentation of an observation's fused cloud: link name -> (N, 3).
+
+        Only movable links; the points are the rows of ``obs["points"]`` whose pixel shows that
+        link (points are fused camera by camera from the valid pixels in row-major order, and a
+        pixel is valid exactly when its segmentation is >= 0). For scoring only.
+        """
+        seg = np.asarray(obs["segmentation"])
+        labels = np.concatenate([s[s >= 0] for s in seg]) if len(seg) else np.zeros(0, np.int64)
+        n = int(obs["num_points"][0])
+        points, labels = np.asarray(obs["points"][:n], dtype=float), labels[:n]
+        body = labels & ((1 << 24) - 1)
+        link = (labels >> 24) - 1
+        return {self.link_names[j]: points[(body == self.body) & (link == j)] for j in self.movable}
 
     def _metrics(self) -> dict[str, int]:
         return {"interactions": self.interactions, "moved": self.moved_count,

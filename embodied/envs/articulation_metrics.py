@@ -11,18 +11,23 @@ The estimate contract (what an agent attaches to its final action under ``"estim
                  "axis": [x, y, z], "origin": [x, y, z],          # world frame, metres
                  "state_range": [lo, hi],                          # optional
                  "link_points": int,                               # optional, points of the part
-                 "centroid": [x, y, z]},                           # optional, part's rest centroid
-                ...],
+                 "centroid": [x, y, z],                            # optional, part's rest centroid
+                 "points": [[x, y, z], ...]},                      # optional, the part's points
+                ...],                                             #   at the episode's start
      "result": "ok" | "no articulation found"}                    # optional
 
 Ground truth is the env's ``info["ground_truth"]`` list (type, axis, origin per movable joint).
+For part segmentation the env also passes the true parts' points: the points of the first fused
+cloud of the episode that the segmentation puts on each movable link, keyed by the joint's
+``child`` link name. A prediction's ``points`` are compared with them in that same starting state
+(an SfA agent labels the points it saw before it first moved the part).
 
 Matching: predicted joints of type ``static`` are dropped (a part that did not move is no
 joint). The rest are matched one to one with the true joints by the Hungarian method on
 
     cost = [types differ] + axis angle error / 90 deg + min(distance, 1 m)
 
-where the distance is the axis-line distance for two revolute joints, and for the others the
+plus ``1 - part IoU`` when both sides have points, where the distance is the axis-line distance for two revolute joints, and for the others the
 distance from the predicted part's ``centroid`` (else its ``origin``) to the true origin: a slide
 has no axis position, so only "which drawer" can tell two parallel prismatic joints apart.
 
@@ -33,6 +38,10 @@ Metrics (JSON numbers; absent when undefined, e.g. no matched revolute pair):
   object without true joints scores 1 when nothing was predicted, else 0;
 * ``axis_angle_error_deg``: mean over matched pairs (sign-free, [0, 90]);
 * ``axis_position_error``: mean over matched pairs that are both revolute (m);
+* ``part_iou``: mean over the true parts that were visible at the start of the voxel IoU
+  (``embodied.metrics.part_iou_3d``, 1 cm voxels) of the matched prediction's points; a true part
+  with no matched prediction, or a prediction without points, scores 0;
+* ``chamfer_distance``: mean over matched pairs with points on both sides (m);
 * ``parts_found`` (predicted moving joints), ``parts_true``, ``parts_matched``;
 * ``articulation_found``: 1 if the estimate has at least one moving joint, else 0.
 """
@@ -44,13 +53,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from embodied.metrics import axis_angle_error_deg, axis_position_error
+from embodied.metrics import axis_angle_error_deg, axis_position_error, chamfer_distance, part_iou_3d
 
 __all__ = ["moving_joints", "match_joints", "score_estimate", "NO_ARTICULATION"]
 
 NO_ARTICULATION = "no articulation found"
 MOVING = ("revolute", "prismatic")
 MAX_DISTANCE_COST = 1.0   # m: a far-off part costs at most this much, like a wrong type
+VOXEL = 0.01              # m: voxel size of the part IoU (about the cloud's point spacing)
 
 
 def moving_joints(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -69,8 +79,29 @@ def moving_joints(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
     return out
 
 
+def _points(joint: Mapping[str, Any], key: str = "points") -> np.ndarray | None:
+    """A joint's (N, 3) points, or None when absent or empty."""
+    pts = joint.get(key)
+    if pts is None:
+        return None
+    arr = np.asarray(pts, dtype=float).reshape(-1, 3)
+    return arr if len(arr) else None
+
+
+def _iou(pred: Mapping[str, Any], true: Mapping[str, Any]) -> float | None:
+    """Voxel IoU of a prediction's and a true part's points; None when the true part has none."""
+    t = _points(true)
+    if t is None:
+        return None
+    p = _points(pred)
+    return 0.0 if p is None else part_iou_3d(p, t, VOXEL)
+
+
 def _pair_cost(pred: Mapping[str, Any], true: Mapping[str, Any]) -> float:
     cost = 0.0 if pred["type"] == true["type"] else 1.0
+    iou = _iou(pred, true) if _points(pred) is not None else None
+    if iou is not None:
+        cost += 1.0 - iou
     cost += axis_angle_error_deg(pred["axis"], true["axis"]) / 90.0
     if pred["type"] == "revolute" and true["type"] == "revolute":
         dist = axis_position_error(pred["origin"], pred["axis"], true["origin"], true["axis"])
@@ -91,10 +122,19 @@ def match_joints(pred: Sequence[Mapping[str, Any]],
 
 
 def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
-                   ground_truth: Sequence[Mapping[str, Any]]) -> dict[str, float | int]:
-    """SfA metrics of one object (see the module docstring), all plain JSON numbers."""
+                   ground_truth: Sequence[Mapping[str, Any]],
+                   part_points: Mapping[str, Any] | None = None) -> dict[str, float | int]:
+    """SfA metrics of one object (see the module docstring), all plain JSON numbers.
+
+    ``part_points`` maps a true joint's ``child`` link name to that part's (N, 3) points at the
+    start; without it (or for a part it lacks) no segmentation metric is computed for that part.
+    """
     pred = moving_joints(estimate)
     true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
+    for t in true:
+        pts = (part_points or {}).get(t.get("child"))
+        if pts is not None:
+            t["points"] = pts
     pairs = match_joints(pred, true)
     out: dict[str, float | int] = {"parts_found": len(pred), "parts_true": len(true),
                                    "parts_matched": len(pairs),
@@ -106,6 +146,15 @@ def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
     if pairs:
         out["axis_angle_error_deg"] = float(np.mean(
             [axis_angle_error_deg(pred[i]["axis"], true[j]["axis"]) for i, j in pairs]))
+    partner = {j: i for i, j in pairs}
+    ious = [(_iou(pred[partner[j]], t) if j in partner else 0.0) if _points(t) is not None else None
+            for j, t in enumerate(true)]
+    if any(v is not None for v in ious):
+        out["part_iou"] = float(np.mean([v for v in ious if v is not None]))
+    chamfers = [chamfer_distance(_points(pred[i]), _points(true[j])) for i, j in pairs
+                if _points(pred[i]) is not None and _points(true[j]) is not None]
+    if chamfers:
+        out["chamfer_distance"] = float(np.mean(chamfers))
     rev = [(i, j) for i, j in pairs if pred[i]["type"] == "revolute" and true[j]["type"] == "revolute"]
     if rev:
         out["axis_position_error"] = float(np.mean(
