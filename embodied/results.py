@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from embodied.config import atomic_write
 
-__all__ = ["EpisodeLog", "read_records", "summarize", "write_summary", "read_summary",
+__all__ = ["EpisodeLog", "read_records", "summarize", "headline_metrics", "write_summary", "read_summary",
            "print_summary", "summary_table", "wide_console", "ProgressReporter", "FAILED_AS_ZERO"]
 
 #: Metrics a failed episode counts as 0 (the field's convention: a crash is a failure, not a skip).
@@ -26,6 +26,16 @@ NOT_METRICS = frozenset({"episode_id", "category", "error", "attempts"})
 #: Column order of the printed table; other metrics follow alphabetically, timings last.
 LEADING = ("success", "spl", "soft_spl", "distance_to_goal")
 TRAILING = ("steps", "seconds")
+#: The two numbers a run is judged by, per task, in order of preference: the progress line and
+#: summary.png show the first two a run reports (ObjectNav: Success, SPL; SfA: joint-type
+#: accuracy, part IoU).
+HEADLINE = ("success", "spl", "joint_type_accuracy", "part_iou", "axis_angle_error_deg")
+
+
+def headline_metrics(names: Iterable[str], count: int = 2) -> list[str]:
+    """The first `count` of HEADLINE among `names` (metric names a run reports)."""
+    present = set(names)
+    return [n for n in HEADLINE if n in present][:count]
 
 
 def _json_default(obj: Any) -> Any:
@@ -144,24 +154,43 @@ def _metric_names(records: list[dict[str, Any]]) -> list[str]:
     return lead + rest + trail
 
 
+def _values(records: list[dict[str, Any]], name: str) -> list[float]:
+    """The numbers the records report for `name` (a failure counts 0 for FAILED_AS_ZERO)."""
+    values = []
+    for r in records:
+        if r.get("error") and name in FAILED_AS_ZERO:
+            values.append(0.0)
+        else:
+            v = _number(r.get(name))
+            if v is not None:
+                values.append(v)
+    return values
+
+
 def _means(records: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
     out = {}
     for name in names:
-        values = []
-        for r in records:
-            if r.get("error") and name in FAILED_AS_ZERO:
-                values.append(0.0)
-            else:
-                v = _number(r.get(name))
-                if v is not None:
-                    values.append(v)
+        values = _values(records, name)
         if values:
             out[name] = math.fsum(values) / len(values)  # fsum: exact, so record order cannot matter
     return out
 
 
+def _medians(records: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
+    """Per metric, the median over the records that report it. Why: SfA's targets are medians
+    (one bad fit of an axis should not hide twenty good ones), and a mean can hide a bimodal run."""
+    out = {}
+    for name in names:
+        values = sorted(_values(records, name))
+        if values:
+            mid = len(values) // 2
+            out[name] = values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+    return out
+
+
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`{"episodes", "failed", "metrics": {name: mean}, "per_category": {cat: {"episodes", metric...}}}`.
+    """`{"episodes", "failed", "metrics": {name: mean}, "medians": {name: median},
+    "per_category": {cat: {"episodes", metric...}}}`.
 
     Failed episodes (error not null) count as success = spl = soft_spl = 0; other metrics average
     over the records that report a number.
@@ -177,6 +206,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "episodes": len(records),
         "failed": sum(1 for r in records if r.get("error")),
         "metrics": _means(records, names),
+        "medians": _medians(records, names),
         "per_category": per_category,
     }
 
@@ -208,6 +238,9 @@ def _grid(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     per_cat = summary.get("per_category", {})
     names = list(dict.fromkeys(list(metrics) + [n for c in per_cat.values() for n in c if n != "episodes"]))
     rows = [["all", str(summary.get("episodes", 0)), *(_fmt(metrics.get(n, "")) for n in names)]]
+    medians = summary.get("medians")
+    if medians:
+        rows.append(["median", "", *(_fmt(medians.get(n, "")) for n in names)])
     for cat in sorted(per_cat):
         row = per_cat[cat]
         rows.append([cat, str(row.get("episodes", "")), *(_fmt(row.get(n, "")) for n in names)])
@@ -228,7 +261,9 @@ def summary_table(summary: Mapping[str, Any], title: str | None = None, transpos
         width = max([len(r[i]) for r in rows] + [1])
         table.add_column(name, justify="left" if i == 0 else "right", overflow="fold", min_width=min(width, 24))
     for i, row in enumerate(rows):
-        table.add_row(*row, style="bold" if i == 0 and not transpose else None)
+        table.add_row(*row, style="bold" if i == 0 and not transpose else None,
+                      end_section=i == len(rows) - len(summary.get("per_category", {})) - 1
+                      and not transpose)
     return table
 
 
@@ -263,7 +298,8 @@ def wide_console(console: Any = None) -> Any:
 
 # ------------------------------------------------------------------------------------ progress
 class ProgressReporter:
-    """A live rich progress bar with ETA and running Success/SPL over all finished episodes.
+    """A live rich progress bar with ETA and the running headline metrics (ObjectNav: Success and
+    SPL; SfA: joint-type accuracy and part IoU, see HEADLINE) over all finished episodes.
 
     Without a terminal (logs, CI) or with `bar=False` it prints one plain line every ~10% instead,
     because a redrawn bar in a log file is noise.
@@ -272,7 +308,8 @@ class ProgressReporter:
     def __init__(self, name: str, total: int, records: list[dict[str, Any]], console: Any, bar: bool = True) -> None:
         self.console, self.total = console, total
         self.done, self.new = len(records), 0
-        self.sums = {"success": 0.0, "spl": 0.0}
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         for r in records:
             self._add(r)
         self.every = max(1, total // 10)
@@ -288,14 +325,18 @@ class ProgressReporter:
             self.task = self.bar.add_task(name, total=total, completed=self.done, stats=self._stats())
 
     def _add(self, record: dict[str, Any]) -> None:
-        for name in self.sums:
-            value = record.get(name)
-            if not record.get("error") and isinstance(value, (int, float)) and math.isfinite(value):
-                self.sums[name] += float(value)
+        for name in HEADLINE:
+            value = _number(record.get(name))
+            if record.get("error") and name in FAILED_AS_ZERO:
+                value = 0.0
+            if value is not None and math.isfinite(value):
+                self.sums[name] = self.sums.get(name, 0.0) + value
+                self.counts[name] = self.counts.get(name, 0) + 1
 
     def _stats(self) -> str:
-        n = max(self.done, 1)
-        return f"success {self.sums['success'] / n:.3f}  spl {self.sums['spl'] / n:.3f}"
+        """Running means of the task's two headline metrics (none before the first record)."""
+        names = headline_metrics(self.sums)
+        return "  ".join(f"{n} {self.sums[n] / self.counts[n]:.3f}" for n in names)
 
     def update(self, record: dict[str, Any]) -> None:
         self.done += 1

@@ -115,10 +115,14 @@ def write_episode_video(frames: Sequence[np.ndarray], path: str | Path, fps: int
 
 
 def plot_summary(summary: dict[str, Any], out_dir: str | Path,
-                 metrics: Sequence[str] = ("success", "spl")) -> Path | None:
-    """Bar chart of Success/SPL per category (and overall): the run's picture at a glance."""
+                 metrics: Sequence[str] | None = None) -> Path | None:
+    """Bar chart of the headline metrics (Success/SPL, or SfA's joint-type accuracy/part IoU) per
+    category and overall: the run's picture at a glance."""
+    from embodied.results import headline_metrics
+
     per_cat = summary.get("per_category") or {}
-    if not per_cat:
+    metrics = list(metrics) if metrics is not None else headline_metrics(summary.get("metrics", {}))
+    if not per_cat or not metrics:
         return None
     import matplotlib
 
@@ -130,11 +134,13 @@ def plot_summary(summary: dict[str, Any], out_dir: str | Path,
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.6))
     width = 0.8 / len(metrics)
+    top = 1.0
     for k, m in enumerate(metrics):
         vals = [float(r.get(m) or 0.0) for r in rows]
+        top = max(top, *vals)
         ax.bar(x + (k - (len(metrics) - 1) / 2) * width, vals, width, label=m)
     ax.set_xticks(x, names, rotation=40, ha="right")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.05 * top)            # rates end at 1; an error in degrees may not
     ax.set_title(f"{summary.get('episodes', '?')} episodes, {summary.get('failed', 0)} failed")
     ax.legend()
     fig.tight_layout()

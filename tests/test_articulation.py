@@ -8,6 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from embodied import metrics
 from embodied.perception.articulation import (JointEstimate, aggregate_joint, estimate_joint,
+                                              weighted_median,
                                               ransac_rigid, rigid_transform,
                                               segment_rigid_motions, transform_points)
 
@@ -188,8 +189,24 @@ def test_aggregate_joint_aligns_signs_and_spans_the_range():
     assert joint.type == "revolute"
     np.testing.assert_allclose(joint.axis, HINGE_AXIS, atol=1e-9)
     assert metrics.axis_position_error(joint.origin, joint.axis, HINGE_POINT, HINGE_AXIS) < 1e-9
-    assert joint.state_range == pytest.approx((math.radians(-20), math.radians(45)))
-    assert joint.state == pytest.approx(math.radians(45))
+    # one after the other: 0 -> 30 -> 75 -> 55 degrees
+    assert joint.state_range == pytest.approx((0.0, math.radians(75)))
+    assert joint.state == pytest.approx(math.radians(55))
+
+
+def test_aggregate_joint_trusts_the_larger_motion():
+    rng = np.random.default_rng(12)
+    door = door_points(rng)
+    centroid = door.mean(axis=0)
+    _, R, t = rotate_about(door, HINGE_AXIS, HINGE_POINT, math.radians(40.0))
+    good = estimate_joint(R, t, reference=centroid)
+    # a 2-degree nudge whose fit put the hinge 0.3 m off
+    nudge = JointEstimate("revolute", HINGE_AXIS, np.asarray(HINGE_POINT) + [0.3, 0.0, 0.0],
+                          math.radians(2.0))
+    joint = aggregate_joint([nudge, good])
+    assert metrics.axis_position_error(joint.origin, joint.axis, HINGE_POINT, HINGE_AXIS) < 1e-9
+    assert weighted_median(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4)) == 2.5
+    assert weighted_median(np.array([1.0, 2.0, 10.0]), np.array([1.0, 1.0, 5.0])) == 10.0
 
 
 def test_aggregate_joint_all_static():

@@ -1,6 +1,8 @@
 """The runner: outputs, resume after kill -9, fault isolation, determinism across worker counts."""
 from __future__ import annotations
 
+import io
+
 import json
 import os
 import signal
@@ -220,6 +222,26 @@ def test_summary_counts_failures_as_zero_and_groups_by_category() -> None:
     assert "soft_spl" not in s["metrics"]  # no successful episode reports it: not invented by failures
     assert s["per_category"] == {"Mug": {"episodes": 2, "success": 0.5, "spl": 0.4, "distance_to_goal": 1.5},
                                  "Vase": {"episodes": 1, "success": 0.0, "spl": 0.0}}
+    # medians: spl over 0.8, 0 (failed as zero), 0, 1.0 -> 0.4; distance over 0.5, 2.5 -> 1.5
+    assert s["medians"]["spl"] == pytest.approx(0.4) and s["medians"]["distance_to_goal"] == 1.5
+    assert s["medians"]["success"] == 0.5
+
+
+def test_progress_line_shows_the_tasks_headline_metrics() -> None:
+    from rich.console import Console
+
+    from embodied.results import ProgressReporter, headline_metrics
+
+    sfa = [{"episode_id": "a", "joint_type_accuracy": 1.0, "part_iou": 0.5, "error": None},
+           {"episode_id": "b", "joint_type_accuracy": 0.5, "part_iou": 0.7, "error": None}]
+    progress = ProgressReporter("sfa", 3, sfa, Console(file=io.StringIO()), bar=False)
+    assert progress._stats() == "joint_type_accuracy 0.750  part_iou 0.600"
+    nav = [{"episode_id": "a", "success": True, "spl": 0.5, "error": None},
+           {"episode_id": "b", "error": "boom"}]
+    assert ProgressReporter("nav", 2, nav, Console(file=io.StringIO()), bar=False)._stats() == \
+        "success 0.500  spl 0.250"
+    assert headline_metrics(["steps", "part_iou", "axis_angle_error_deg"]) == \
+        ["part_iou", "axis_angle_error_deg"]
 
 
 def test_cli_run_show_and_generate(toy_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -46,6 +46,12 @@ from embodied.perception.articulation import (JointEstimate, aggregate_joint, es
 NO_ARTICULATION = "no articulation found"
 #: m: changed clusters this close to the touched point seed the moving part.
 SEED_RADIUS = 0.1
+#: m: face candidates farther than this from every tried point and known part rank alike.
+SPREAD_CAP = 0.25
+#: a surface point is seen when the cosine between its normal and the view ray exceeds this.
+VISIBLE_COS = 0.1
+#: a motion fit needs at least this share of the part's points still facing a camera after it.
+MIN_VISIBLE_SHARE = 0.3
 
 
 @dataclass
@@ -72,6 +78,11 @@ class SfaConfig(AgentConfig):
     skip_radius: float = 0.06
     #: stop after this many interactions in a row moved nothing new; None: use the whole budget.
     patience: int | None = None
+    #: follow-up pulls per found part along its estimated joint (see SfaAgent.refinement).
+    refine_pulls: int = 2
+    #: a part moved less than this so far is followed up before anything new is tried.
+    refine_below_deg: float = 20.0
+    refine_below_m: float = 0.06
     icp_iterations: int = 30
     ransac_threshold: float = 0.01
     seed: int = 0
@@ -96,6 +107,10 @@ class _Part:
     rest_points: np.ndarray
     current_points: np.ndarray
     estimates: list[JointEstimate]
+    #: where the last pull that moved it held it, carried along by that motion (on the part).
+    grasp: np.ndarray
+    #: follow-up pulls made on it (see SfaAgent.refinement).
+    refined: int = 0
 
     @property
     def joint(self) -> JointEstimate:
@@ -158,26 +173,45 @@ def clusters(points: np.ndarray, radius: float) -> np.ndarray:
     return labels
 
 
+def facing_cameras(points: np.ndarray, normals: np.ndarray, cameras: np.ndarray,
+                   min_cos: float = VISIBLE_COS) -> np.ndarray:
+    """Whether each oriented surface point faces at least one camera (not edge-on or turned away)."""
+    view = cameras[None, :, :] - points[:, None, :]                  # (N, K, 3)
+    view /= np.linalg.norm(view, axis=2, keepdims=True)
+    return np.any(np.einsum("nki,ni->nk", view, normals) > min_cos, axis=1)
+
+
 def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
-        final_radius: float, R0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        final_radius: float, R0: np.ndarray | None = None, src_normals: np.ndarray | None = None,
+        cameras: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Point-to-point ICP src -> dst from (R0 or I, init_t); the inlier radius shrinks to ``final_radius``.
 
-    Returns (R, t, matched dst point per src point). Why shrink: the first iterations must reach
-    across the commanded displacement's error, the last must ignore newly revealed surfaces.
+    Returns (R, t, matched dst point per src point, visible mask). Why shrink: the first
+    iterations must reach across the commanded displacement's error, the last must ignore newly
+    revealed surfaces. Why ``visible``: with ``src_normals`` and ``cameras``, a source point whose
+    moved surface turns away from every camera cannot be in ``dst``; matching it anyway pulls
+    it onto the nearest surface that is seen (a lid lifted past the camera's elevation shows
+    its underside 1 cm below its top, and the fit then tilts and shifts the hinge to match).
     """
     tree = cKDTree(dst)
     R = np.eye(3) if R0 is None else np.asarray(R0, dtype=float)
     t = np.asarray(init_t, dtype=float)
     radii = np.geomspace(0.08 if R0 is None else 4 * final_radius, final_radius, max(2, iterations))
-    nn = np.zeros(len(src), dtype=int)
+    visible = np.ones(len(src), dtype=bool)
     for radius in radii:
-        d, nn = tree.query(transform_points(R, t, src))
-        keep = d < radius
+        moved = transform_points(R, t, src)
+        if src_normals is not None and cameras is not None:
+            visible = facing_cameras(moved, src_normals @ R.T, cameras)
+        d, nn = tree.query(moved)
+        keep = (d < radius) & visible
         if keep.sum() < 6:
             break
         R, t = rigid_transform(src[keep], dst[nn[keep]])
-    _, nn = tree.query(transform_points(R, t, src))
-    return R, t, dst[nn]
+    moved = transform_points(R, t, src)
+    if src_normals is not None and cameras is not None:
+        visible = facing_cameras(moved, src_normals @ R.T, cameras)
+    _, nn = tree.query(moved)
+    return R, t, dst[nn], visible
 
 
 def _joint_dict(j: JointEstimate) -> dict[str, Any]:
@@ -212,6 +246,7 @@ class SfaAgent(Agent):
     # -------------------------------------------------------------------------- main loop
     def act(self, obs: dict[str, Any]) -> dict[str, Any]:
         self._view = (obs["rgb"][0], obs["intrinsics"][0], obs["extrinsics"][0])
+        self.cameras = np.asarray(obs["extrinsics"], dtype=float)[:, :3, 3]
         cloud = valid_cloud(obs)
         if self.first_cloud is None:
             self.first_cloud = cloud
@@ -222,8 +257,10 @@ class SfaAgent(Agent):
         cameras = np.asarray(obs["extrinsics"], dtype=float)[:, :3, 3]
         cfg_patience = self.config.patience
         patient = cfg_patience is None or self.fruitless < cfg_patience
-        candidate = self.propose(cloud, cameras) \
-            if self.interactions < self.budget and patient else None
+        candidate = None
+        if self.interactions < self.budget and patient:
+            candidate = self.refinement(small_only=True) or self.propose(cloud, cameras) \
+                or self.refinement(small_only=False)
         if candidate is None:
             return self.finish()
         point, direction = candidate
@@ -250,12 +287,65 @@ class SfaAgent(Agent):
             pull = {"point": point, "direction": direction, "distance": distance, "moved": None}
         return sfa_frame(rgb, K, E, pull, parts)
 
+    # -------------------------------------------------------------------------- 1b. refine
+    def refinement(self, small_only: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """A follow-up pull on a known part along its estimated joint, or None.
+
+        Why: a pull that barely moved a part (a lid pulled sideways at its hinge edge, a door
+        near its hinge) gives a joint axis to a degree but its position only to decimetres;
+        moving the part further along the joint just estimated makes a larger, better-conditioned
+        motion (``aggregate_joint`` weights estimates by how far they moved). The first follow-up
+        continues the motion; the second, if the first moved nothing (a limit), reverses it.
+        ``small_only``: only parts whose motion so far is under ``refine_below_deg`` /
+        ``refine_below_m`` (these come before new proposals); otherwise any part not yet followed
+        up (when nothing new is left to try).
+        """
+        cfg = self.config
+        for part in self.parts:
+            if part.refined >= cfg.refine_pulls:
+                continue
+            joint = part.joint
+            span = joint.state_range[1] - joint.state_range[0]
+            small = span < (math.radians(cfg.refine_below_deg) if joint.type == "revolute"
+                            else cfg.refine_below_m)
+            if small_only and not small:
+                continue
+            last = next(e for e in reversed(part.estimates) if e.type == joint.type)
+            sense = 1.0 if float(np.dot(last.axis, joint.axis)) >= 0 else -1.0
+            if part.refined >= 1 and len(part.estimates) == part.refined:
+                sense = -sense                      # the follow-up moved nothing: go back
+            axis = np.asarray(joint.axis, dtype=float)
+            if joint.type == "revolute":
+                radial = part.current_points - joint.origin
+                radial -= np.outer(radial @ axis, axis)
+                reach = np.linalg.norm(radial, axis=1)
+                k = int(np.argsort(reach)[int(0.9 * (len(reach) - 1))])   # near the free edge
+                point = part.current_points[k]
+                direction = sense * np.cross(axis, radial[k])
+            else:
+                point, direction = part.grasp, sense * axis
+            norm = float(np.linalg.norm(direction))
+            if norm < 1e-9:
+                continue
+            part.refined += 1
+            return point.copy(), direction / norm
+        return None
+
     # -------------------------------------------------------------------------- 1. propose
     def _blocked(self, p: np.ndarray) -> bool:
         r = self.config.skip_radius
         if any(np.linalg.norm(p - q) < r for q in self.tried):
             return True
         return any(cKDTree(part.current_points).query(p)[0] < r for part in self.parts)
+
+    def _clearance(self, points: np.ndarray) -> np.ndarray:
+        """Per point, the distance to the nearest tried point or known part point (inf if none)."""
+        known = [np.asarray(self.tried, dtype=float).reshape(-1, 3)]
+        known += [part.current_points for part in self.parts]
+        known_pts = np.concatenate(known) if known else np.zeros((0, 3))
+        if len(known_pts) == 0 or len(points) == 0:
+            return np.full(len(points), np.inf)
+        return cKDTree(known_pts).query(points)[0]
 
     def propose(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The next (point, pull direction): handles first, then camera-facing face points."""
@@ -286,8 +376,13 @@ class SfaAgent(Agent):
             for i, cell in enumerate(inv):
                 if cell not in best or dist[i] < dist[best[cell]]:
                     best[cell] = i
-            order = sorted(best, key=lambda c: -counts[c])
-            candidates += [int(face[best[c]]) for c in order if counts[c] >= 10]
+            cells = [c for c in best if counts[c] >= 10]
+            # farthest from everything tried or found first (cap: beyond it, larger cells
+            # first): a face that did not move is a poor bet for its neighbouring cells too
+            spread = self._clearance(cloud[face[[best[c] for c in cells]]])
+            order = sorted(range(len(cells)), key=lambda k: (-min(spread[k], SPREAD_CAP),
+                                                             -counts[cells[k]]))
+            candidates += [int(face[best[cells[k]]]) for k in order]
         flat = cKDTree(cloud[face]) if len(face) else None
         for i in candidates:
             if self._blocked(cloud[i]):
@@ -342,7 +437,8 @@ class SfaAgent(Agent):
         if len(seed) < min_points:
             self.tried.append(point)
             return
-        fit = self._fit(before[seed], after, direction * distance, fit_threshold)
+        normals, _ = normals_and_offsets(before, self.cameras, cfg.normal_neighbors)
+        fit = self._fit(before[seed], normals[seed], after, direction * distance, fit_threshold)
         if fit is None:
             self.tried.append(point)
             return
@@ -361,7 +457,7 @@ class SfaAgent(Agent):
             self.tried.append(point)
             return
         src = before[part_idx]
-        refit = self._fit(src, after, t, fit_threshold, R0=R)
+        refit = self._fit(src, normals[part_idx], after, t, fit_threshold, R0=R)
         if refit is not None:
             R, t, inliers = refit
             src_ref = src[inliers]
@@ -370,17 +466,20 @@ class SfaAgent(Agent):
         est = estimate_joint(R, t, reference=src_ref.mean(axis=0))
         if est.type == "prismatic":
             est = self._square_slide(est, src, after, fit_threshold)
+        est.support = float(len(src_ref))
         entry.update(moved=est.type != "static", type=est.type, points=int(len(src)))
         if est.type == "static":
             self.tried.append(point)
             return
         moved_now = transform_points(R, t, src)
+        grasp = transform_points(R, t, point[None])[0]
         for part in self.parts:                    # the same part again: one more estimate
             if self._same_part(part, src, est):
                 part.estimates.append(est)
-                part.current_points = moved_now
+                part.current_points, part.grasp = moved_now, grasp
                 return
-        self.parts.append(_Part(rest_points=src, current_points=moved_now, estimates=[est]))
+        self.parts.append(_Part(rest_points=src, current_points=moved_now, estimates=[est],
+                                grasp=grasp))
 
     def _square_slide(self, est: JointEstimate, src: np.ndarray, after: np.ndarray,
                       threshold: float) -> JointEstimate:
@@ -411,16 +510,25 @@ class SfaAgent(Agent):
         return JointEstimate("prismatic", square / length, est.origin, length,
                              state_range=(0.0, length))
 
-    def _fit(self, src: np.ndarray, after: np.ndarray, init_t: np.ndarray, threshold: float,
-             R0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """ICP then RANSAC on its final matches: (R, t, inlier mask), or None when nothing fits."""
+    def _fit(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray, init_t: np.ndarray,
+             threshold: float, R0: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Visibility-aware ICP, then RANSAC on the matches of the points still seen:
+        (R, t, inlier mask over ``src``), or None when nothing fits or too little stays in view."""
         cfg = self.config
-        R, t, matched = icp(src, after, init_t, cfg.icp_iterations, threshold, R0=R0)
+        R, t, matched, visible = icp(src, after, init_t, cfg.icp_iterations, threshold, R0=R0,
+                                     src_normals=normals, cameras=self.cameras)
+        seen = np.flatnonzero(visible)
+        if len(seen) < max(6, MIN_VISIBLE_SHARE * len(src)):
+            return None
         try:
-            return ransac_rigid(src, matched, threshold=threshold, iterations=200,
-                                rng=self.rng, min_inliers=max(3, len(src) // 3))
+            R, t, inl = ransac_rigid(src[seen], matched[seen], threshold=threshold, iterations=200,
+                                     rng=self.rng, min_inliers=max(3, len(seen) // 3))
         except ValueError:
             return None
+        mask = np.zeros(len(src), dtype=bool)
+        mask[seen[inl]] = True
+        return R, t, mask
 
     def _same_part(self, part: _Part, src: np.ndarray, est: JointEstimate) -> bool:
         """Whether a motion belongs to a known part: its points overlap the part's last known

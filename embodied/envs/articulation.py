@@ -78,6 +78,10 @@ class ArticulationConfig(EnvConfig):
     width: int = 160
     height: int = 120
     vfov: float = 60.0
+    #: degrees above the object's centre the cameras look down from; 0 = level.
+    camera_elevation: float = 25.0
+    #: degrees of azimuth the K > 1 cameras spread over, centred on the object's front.
+    camera_spread: float = 80.0
     max_interactions: int = 10
     #: N: the largest force the grab constraint applies.
     max_force: float = 50.0
@@ -90,6 +94,12 @@ class ArticulationConfig(EnvConfig):
                 raise ConfigError(f"got {getattr(self, name)}, expected a positive integer", key=name)
         if not 0.0 < self.vfov < 180.0:
             raise ConfigError(f"got {self.vfov}, expected degrees in (0, 180)", key="vfov")
+        if not -80.0 <= self.camera_elevation <= 80.0:
+            raise ConfigError(f"got {self.camera_elevation}, expected degrees in [-80, 80]",
+                              key="camera_elevation")
+        if not 0.0 <= self.camera_spread <= 360.0:
+            raise ConfigError(f"got {self.camera_spread}, expected degrees in [0, 360]",
+                              key="camera_spread")
         if self.max_force <= 0.0:
             raise ConfigError(f"got {self.max_force}, expected a positive force (N)", key="max_force")
         if self.joint_friction < 0.0:
@@ -272,10 +282,12 @@ class ArticulationEnv(gym.Env):
         return lo, hi
 
     def _setup_cameras(self) -> None:
-        """K cameras on an arc in front of the object, 25 deg above it, framing its whole AABB.
+        """K cameras on an arc in front of the object, `camera_elevation` deg above its centre,
+        framing its whole AABB.
 
         Front is the object's +x (generated objects) rotated by its base yaw; user URDFs are
-        assumed to face +x too. Cameras spread over +-40 deg of azimuth around the front.
+        assumed to face +x too. K > 1 cameras spread evenly over `camera_spread` deg of azimuth
+        around the front.
         """
         cfg = self.config
         lo, hi = self._object_aabb()
@@ -284,8 +296,9 @@ class ArticulationEnv(gym.Env):
         yaw = self.object_spec.base_yaw if self.object_spec is not None else 0.0
         half = math.radians(cfg.vfov) / 2.0
         hfov_half = math.atan(math.tan(half) * cfg.width / cfg.height)
-        offsets = [0.0] if cfg.cameras == 1 else np.linspace(-40.0, 40.0, cfg.cameras)
-        elevation = math.radians(25.0)
+        half_spread = cfg.camera_spread / 2.0
+        offsets = [0.0] if cfg.cameras == 1 else np.linspace(-half_spread, half_spread, cfg.cameras)
+        elevation = math.radians(cfg.camera_elevation)
         corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                             for z in (lo[2], hi[2])]) - center
         dist = max(self._fit_distance(corners, yaw + math.radians(float(off)), elevation,

@@ -201,6 +201,8 @@ class JointEstimate:
     state: float
     pitch: float = 0.0
     state_range: tuple[float, float] = field(default=(0.0, 0.0))
+    #: how many points the fit rested on (1 when unknown); ``aggregate_joint`` weighs by it.
+    support: float = 1.0
 
     def __post_init__(self) -> None:
         if self.type not in JOINT_TYPES:
@@ -249,14 +251,19 @@ def aggregate_joint(estimates: Sequence[JointEstimate]) -> JointEstimate:
     * type: majority vote among the non-static estimates (an interaction that failed to move the
       part says nothing about its type); all static -> static. Ties prefer revolute, whose
       estimate also needed a real rotation, over prismatic.
+    * weights: each estimate counts in proportion to how far it moved the part (|state|) times
+      the points its fit rested on (``support``): a 2-degree nudge fixes an axis position to
+      decimetres, a 30-degree swing to millimetres, and a fit to a sliver of a part (the rest
+      turned out of view) is worth less than a fit to all of it.
     * axis: opposite pulls give opposite axes (a door opened, then closed), so the axes are first
-      aligned to the principal direction of ``sum a a^T`` (sign-free), states flipped with them,
-      and the aligned axes averaged.
-    * origin: the coordinate-wise median of the per-interaction origins (robust to one bad fit),
-      then, for revolute, on a line through it along the mean axis.
-    * ``state_range``: min..max of the aligned states together with 0, assuming every interaction
-      starts from the same rest configuration (states are measured from the start of each one);
-      ``state`` is the largest magnitude observed.
+      aligned to the principal direction of ``sum w a a^T`` (sign-free), states flipped with them,
+      and the aligned axes averaged with the weights.
+    * origin: the coordinate-wise weighted median of the per-interaction origins (robust to one
+      bad fit).
+    * ``state_range``: min..max of the joint positions the interactions went through, in order:
+      0, then the running sum of the aligned states. Why a running sum: a part stays where it is
+      left (the joints have friction), so each interaction starts where the previous one ended.
+      ``state`` is the last of those positions.
     """
     if not estimates:
         raise ValueError("need at least one estimate")
@@ -268,17 +275,31 @@ def aggregate_joint(estimates: Sequence[JointEstimate]) -> JointEstimate:
     jtype = "revolute" if n_rev >= len(moving) - n_rev else "prismatic"
     chosen = [e for e in moving if e.type == jtype]
     axes = np.array([_unit(e.axis) for e in chosen])
-    _, vecs = np.linalg.eigh(axes.T @ axes)
+    weights = np.array([abs(e.state) * max(e.support, 0.0) for e in chosen]) + 1e-9
+    _, vecs = np.linalg.eigh((axes * weights[:, None]).T @ axes)
     principal = vecs[:, -1]
     signs = np.where(axes @ principal >= 0, 1.0, -1.0)
-    axis = _unit((axes * signs[:, None]).sum(axis=0))
+    axis = _unit((axes * (signs * weights)[:, None]).sum(axis=0))
     # A deterministic sign for the result: the first estimate keeps its orientation.
     if axis @ axes[0] < 0:
         axis, signs = -axis, -signs
     states = np.array([e.state for e in chosen]) * signs
-    origin = np.median(np.array([e.origin for e in chosen]), axis=0)
-    pitch = float(np.median([e.pitch for e in chosen]))
-    lo = float(min(0.0, states.min()))
-    hi = float(max(0.0, states.max()))
-    state = float(states[np.argmax(np.abs(states))])
-    return JointEstimate(jtype, axis, origin, state, pitch=pitch, state_range=(lo, hi))
+    origins = np.array([e.origin for e in chosen])
+    origin = np.array([weighted_median(origins[:, k], weights) for k in range(3)])
+    pitch = weighted_median(np.array([e.pitch for e in chosen]), weights)
+    positions = np.concatenate([[0.0], np.cumsum(states)])
+    return JointEstimate(jtype, axis, origin, float(positions[-1]), pitch=pitch,
+                         state_range=(float(positions.min()), float(positions.max())))
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which the cumulative weight (values sorted) first reaches half the total;
+    with equal weights and an even count, the mean of the two middle values (the usual median)."""
+    order = np.argsort(values)
+    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
+    cum = np.cumsum(w)
+    half = 0.5 * cum[-1]
+    i = int(np.searchsorted(cum, half))
+    if np.isclose(cum[i], half) and i + 1 < len(v):
+        return float(0.5 * (v[i] + v[i + 1]))
+    return float(v[i])

@@ -215,13 +215,16 @@ def _handle(x: float, y: float, z: float, vertical: bool) -> Box:
 
 
 def _carcass(w: float, d: float, h: float, t: float, top: bool) -> list[Box]:
-    """The hollow body: back, left, right, bottom and (optionally) top panels."""
+    """The hollow body: back, left, right and bottom panels, then either a top (cabinets,
+    whose front is open for doors and drawers) or a front (a chest, open at the top for its lid)."""
     boxes = [Box("panel", _v((-d / 2 + t / 2, 0, h / 2)), _v((t, w, h))),
              Box("panel", _v((0, -w / 2 + t / 2, h / 2)), _v((d, t, h))),
              Box("panel", _v((0, w / 2 - t / 2, h / 2)), _v((d, t, h))),
              Box("panel", _v((0, 0, t / 2)), _v((d, w, t)))]
     if top:
         boxes.append(Box("panel", _v((0, 0, h - t / 2)), _v((d, w, t))))
+    else:
+        boxes.append(Box("panel", _v((d / 2 - t / 2, 0, h / 2)), _v((t, w - 2 * t, h))))
     return boxes
 
 
