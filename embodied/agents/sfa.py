@@ -52,6 +52,10 @@ SPREAD_CAP = 0.25
 VISIBLE_COS = 0.1
 #: a motion fit needs at least this share of the part's points still facing a camera after it.
 MIN_VISIBLE_SHARE = 0.3
+#: m: a pull that carried its grasp point less than this hardly moved the part.
+WEAK_SHIFT = 0.015
+#: below this cosine between normal and view ray a surface is seen at a grazing angle.
+GRAZING_COS = 0.25
 
 
 @dataclass
@@ -109,6 +113,11 @@ class _Part:
     estimates: list[JointEstimate]
     #: where the last pull that moved it held it, carried along by that motion (on the part).
     grasp: np.ndarray
+    #: how far that motion carried the grasp point (m, world vector).
+    grasp_shift: np.ndarray
+    #: the pull that found it: where it was grabbed and which way it was pulled.
+    touch: np.ndarray
+    pull: np.ndarray
     #: follow-up pulls made on it (see SfaAgent.refinement).
     refined: int = 0
 
@@ -173,6 +182,15 @@ def clusters(points: np.ndarray, radius: float) -> np.ndarray:
     return labels
 
 
+def lift_direction(direction: np.ndarray) -> np.ndarray | None:
+    """World up made perpendicular to a pull direction (unit), or None for a near-vertical pull."""
+    d = np.asarray(direction, dtype=float)
+    d = d / np.linalg.norm(d)
+    up = np.array([0.0, 0.0, 1.0]) - d[2] * d
+    norm = float(np.linalg.norm(up))
+    return up / norm if norm > 0.5 else None
+
+
 def facing_cameras(points: np.ndarray, normals: np.ndarray, cameras: np.ndarray,
                    min_cos: float = VISIBLE_COS) -> np.ndarray:
     """Whether each oriented surface point faces at least one camera (not edge-on or turned away)."""
@@ -234,6 +252,7 @@ class SfaAgent(Agent):
         self.rng = np.random.default_rng(cfg.seed)
         self.parts: list[_Part] = []
         self.tried: list[np.ndarray] = []
+        self.lifted: list[np.ndarray] = []      # handles given their second, lifting pull
         self.first_cloud: np.ndarray | None = None
         self.prev: np.ndarray | None = None
         self.pending: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -315,7 +334,17 @@ class SfaAgent(Agent):
             if part.refined >= 1 and len(part.estimates) == part.refined:
                 sense = -sense                      # the follow-up moved nothing: go back
             axis = np.asarray(joint.axis, dtype=float)
-            if joint.type == "revolute":
+            shift = float(np.linalg.norm(part.grasp_shift))
+            lift = lift_direction(part.pull)
+            if small and shift < WEAK_SHIFT and part.refined == 0 and lift is not None:
+                # it hardly gave: the pull was probably across its joint (a lid pulled
+                # outwards at its front edge); lift the same point instead
+                point, direction = part.touch, lift
+            elif small and shift >= 0.005:
+                # too little motion to trust the type: keep pulling the grasped point the way
+                # it went (a lid lifted a little: lift it further)
+                point, direction = part.grasp, sense * part.grasp_shift
+            elif joint.type == "revolute":
                 radial = part.current_points - joint.origin
                 radial -= np.outer(radial @ axis, axis)
                 reach = np.linalg.norm(radial, axis=1)
@@ -364,6 +393,7 @@ class SfaAgent(Agent):
             groups = [proud[labels == g] for g in np.unique(labels)]
             groups.sort(key=lambda g: -len(g))
             candidates += [int(g[np.argmax(offsets[g])]) for g in groups if len(g) >= 2]
+        n_handles = len(candidates)
         # faces: one point per grid cell (the one nearest the cell centre), largest cells first
         face = np.flatnonzero(facing & (np.abs(offsets) < 0.004))
         if len(face):
@@ -384,9 +414,7 @@ class SfaAgent(Agent):
                                                              -counts[cells[k]]))
             candidates += [int(face[best[cells[k]]]) for k in order]
         flat = cKDTree(cloud[face]) if len(face) else None
-        for i in candidates:
-            if self._blocked(cloud[i]):
-                continue
+        for rank, i in enumerate(candidates):
             # pull along the normal of the surrounding face, not of the handle's few points
             direction = normals[i]
             if flat is not None:
@@ -395,8 +423,28 @@ class SfaAgent(Agent):
                     mean = normals[face[near]].mean(axis=0)
                     if np.linalg.norm(mean) > 1e-6:
                         direction = mean / np.linalg.norm(mean)
-            return cloud[i].copy(), direction.copy()
+            if not self._blocked(cloud[i]):
+                return cloud[i].copy(), direction.copy()
+            if rank < n_handles:                 # a handle that did not give: lift it once
+                lift = self._second_try(cloud[i], direction)
+                if lift is not None:
+                    return cloud[i].copy(), lift
         return None
+
+    def _second_try(self, point: np.ndarray, direction: np.ndarray) -> np.ndarray | None:
+        """The lifting pull for a handle whose outward pull moved nothing, once per handle.
+
+        Why: a handle says "grab here" but not which way; outwards opens doors and drawers,
+        while a chest's lid, handle on its front edge, only turns upwards about its back edge.
+        """
+        r = self.config.skip_radius
+        near_part = any(cKDTree(part.current_points).query(point)[0] < r for part in self.parts)
+        if near_part or any(np.linalg.norm(point - q) < r for q in self.lifted):
+            return None
+        lift = lift_direction(direction)
+        if lift is not None:
+            self.lifted.append(point.copy())
+        return lift
 
     # -------------------------------------------------------------------------- 3-5. observe
     def observe_effect(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
@@ -426,7 +474,11 @@ class SfaAgent(Agent):
         min_points = min(cfg.min_part_points, max(15, int(0.02 * len(before))))
         fit_threshold = max(cfg.ransac_threshold, 0.75 * spacing)
         d_before, _ = cKDTree(after).query(before)
-        changed = np.flatnonzero(d_before > cfg.change_threshold)
+        normals, _ = normals_and_offsets(before, self.cameras, cfg.normal_neighbors)
+        # a surface seen at a grazing angle changes by centimetres when it moves by millimetres:
+        # such points neither seed nor make a part (they still serve as the "after" targets)
+        steady = facing_cameras(before, normals, self.cameras, GRAZING_COS)
+        changed = np.flatnonzero((d_before > cfg.change_threshold) & steady)
         if len(changed) < min_points:
             self.tried.append(point)
             return
@@ -437,7 +489,6 @@ class SfaAgent(Agent):
         if len(seed) < min_points:
             self.tried.append(point)
             return
-        normals, _ = normals_and_offsets(before, self.cameras, cfg.normal_neighbors)
         fit = self._fit(before[seed], normals[seed], after, direction * distance, fit_threshold)
         if fit is None:
             self.tried.append(point)
@@ -476,10 +527,11 @@ class SfaAgent(Agent):
         for part in self.parts:                    # the same part again: one more estimate
             if self._same_part(part, src, est):
                 part.estimates.append(est)
-                part.current_points, part.grasp = moved_now, grasp
+                part.current_points, part.grasp, part.grasp_shift = moved_now, grasp, grasp - point
                 return
         self.parts.append(_Part(rest_points=src, current_points=moved_now, estimates=[est],
-                                grasp=grasp))
+                                grasp=grasp, grasp_shift=grasp - point, touch=point.copy(),
+                                pull=direction / np.linalg.norm(direction)))
 
     def _square_slide(self, est: JointEstimate, src: np.ndarray, after: np.ndarray,
                       threshold: float) -> JointEstimate:
