@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from embodied import registry
 from embodied.agents.sfa import NO_ARTICULATION, SfaAgent, SfaConfig
 from embodied.envs.articulated import objects as objects_lib
+from embodied.envs import articulation as art
 from embodied.envs.articulation import ArticulationConfig, ArticulationEnv
 from embodied.envs.articulation_metrics import match_joints, score_estimate
 from embodied.perception.articulated_model import reload_check
@@ -204,3 +205,42 @@ def test_patience_stops_when_nothing_new_moves(tmp_path: Path) -> None:
                                       "urdf": str(path)}, SfaConfig(patience=2))
     env.close()
     assert end["metrics"]["interactions"] == 2 and agent.export_path is None
+
+
+def box_distance(points: np.ndarray, boxes, pose: np.ndarray) -> np.ndarray:
+    """Distance (m) from world points to the union of a link's boxes, the link at `pose`."""
+    local = (points - pose[:3, 3]) @ pose[:3, :3]
+    best = np.full(len(points), np.inf)
+    for b in boxes:
+        q = np.abs(local - np.asarray(b.center)) - np.asarray(b.size) / 2.0
+        best = np.minimum(best, np.linalg.norm(np.maximum(q, 0.0), axis=1))
+    return best
+
+
+def test_a_drawer_pulled_out_shows_its_tray_in_the_model(tmp_path: Path) -> None:
+    """What the closed drawer hid (its sides and floor) joins its start-pose points, and lies on
+    the drawer's true boxes, not on the cabinet behind it."""
+    env = ArticulationEnv(max_interactions=15)
+    episode = next(e for e in art.split_episodes("val") if e["episode_id"] == "val_0000")
+    obs, info = env.reset(options={"episode": episode})
+    start = {env.link_names[j]: env._link_pose(j) for j in env.movable}
+    agent = SfaAgent(SfaConfig(max_interactions=14, export_dir=str(tmp_path)))
+    agent.reset(info)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(agent.act(obs))
+        done = terminated or truncated
+    boxes = {p.name: p.boxes for p in env.object_spec.parts}
+    env.close()
+    grown = 0
+    for part in agent.parts:
+        # the true part it is: the one its first-seen points lie on
+        name = min(start, key=lambda n: np.median(box_distance(part.rest_points, boxes[n], start[n])))
+        on_part = box_distance(part.canonical, boxes[name], start[name]) < 0.015
+        assert on_part.mean() > 0.9, (name, on_part.mean())
+        axis = np.asarray(part.joint.axis)
+        if part.joint.type == "prismatic" and np.ptp(part.canonical @ axis) > 0.2:
+            assert np.ptp(part.rest_points @ axis) < 0.08       # the front (and handle) only
+            grown += 1
+    assert grown >= 1
+    assert agent.export_path is not None and reload_check(agent.export_path)

@@ -29,13 +29,14 @@ reads ``segmentation``, which is ground truth for scoring.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError
@@ -56,6 +57,10 @@ MIN_VISIBLE_SHARE = 0.3
 WEAK_SHIFT = 0.015
 #: below this cosine between normal and view ray a surface is seen at a grazing angle.
 GRAZING_COS = 0.25
+#: m: a point this much nearer than the surface its pixel saw before lies in free space.
+FREE_MARGIN = 0.02
+#: m: voxel of a part's aggregated points.
+MODEL_VOXEL = 0.005
 
 
 @dataclass
@@ -118,6 +123,10 @@ class _Part:
     #: the pull that found it: where it was grabbed and which way it was pulled.
     touch: np.ndarray
     pull: np.ndarray
+    #: 4x4 rigid motion from its pose at the episode's start to its pose now (as estimated).
+    pose: np.ndarray = field(default_factory=lambda: np.eye(4))
+    #: its points in the start pose, gathered over all its motions (see SfaAgent._aggregate).
+    canonical: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     #: follow-up pulls made on it (see SfaAgent.refinement).
     refined: int = 0
 
@@ -180,6 +189,53 @@ def clusters(points: np.ndarray, radius: float) -> np.ndarray:
     graph = cKDTree(points).sparse_distance_matrix(cKDTree(points), radius, output_type="coo_matrix")
     _, labels = connected_components(graph, directed=False)
     return labels
+
+
+def joint_motion(est: JointEstimate) -> tuple[np.ndarray, np.ndarray]:
+    """The rigid motion (R, t) a joint estimate stands for: its turn about (or slide along) the
+    estimated axis by its state. Why not the raw fit: the model is the joint, and a fit the joint
+    estimate corrected (a tilted slide squared to its front) must not drag the part's geometry."""
+    axis = np.asarray(est.axis, dtype=float)
+    if est.type == "revolute":
+        R = Rotation.from_rotvec(axis * est.state).as_matrix()
+        origin = np.asarray(est.origin, dtype=float)
+        return R, origin - R @ origin + est.pitch * axis
+    return np.eye(3), axis * est.state
+
+
+def in_free_space(points: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray,
+                  extrinsics: np.ndarray, margin: float) -> np.ndarray:
+    """Whether each world point lies where some camera saw empty space (nearer than the surface
+    its pixel saw, by more than ``margin``). Pixels that saw nothing hold the far depth.
+
+    Why: only something that moved can appear where the cameras saw through before, so the
+    points of an interaction's "after" cloud in the "before" free space belong to the moved part
+    (a drawer's sides and floor once it slides out), while what the motion uncovered behind the
+    part (the cabinet's inside) lies behind the old surface and is not taken.
+    """
+    free = np.zeros(len(points), dtype=bool)
+    for z_img, K, E in zip(depth, intrinsics, extrinsics):
+        E = np.asarray(E, dtype=float)
+        cam = (points - E[:3, 3]) @ E[:3, :3]
+        z = cam[:, 2]
+        ok = z > 1e-6
+        u = np.full(len(points), -1, dtype=np.int64)
+        v = np.full(len(points), -1, dtype=np.int64)
+        u[ok] = np.rint(K[0, 0] * cam[ok, 0] / z[ok] + K[0, 2]).astype(np.int64)
+        v[ok] = np.rint(K[1, 1] * cam[ok, 1] / z[ok] + K[1, 2]).astype(np.int64)
+        h, w = z_img.shape[:2]
+        ok &= (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        idx = np.flatnonzero(ok)
+        free[idx] |= z[idx] < np.asarray(z_img, dtype=float).reshape(h, w)[v[idx], u[idx]] - margin
+    return free
+
+
+def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
+    """One point (the first) per occupied voxel: bounded size, same coverage."""
+    if len(points) == 0:
+        return points
+    _, first = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_index=True)
+    return points[np.sort(first)]
 
 
 def lift_direction(direction: np.ndarray) -> np.ndarray | None:
@@ -273,6 +329,8 @@ class SfaAgent(Agent):
             self.observe_effect(self.prev, cloud, *self.pending)
         self.pending = None
         self.prev = cloud
+        self.prev_view = (np.asarray(obs["depth"]), np.asarray(obs["intrinsics"], dtype=float),
+                          np.asarray(obs["extrinsics"], dtype=float))
         cameras = np.asarray(obs["extrinsics"], dtype=float)[:, :3, 3]
         cfg_patience = self.config.patience
         patient = cfg_patience is None or self.fruitless < cfg_patience
@@ -524,14 +582,39 @@ class SfaAgent(Agent):
             return
         moved_now = transform_points(R, t, src)
         grasp = transform_points(R, t, point[None])[0]
-        for part in self.parts:                    # the same part again: one more estimate
-            if self._same_part(part, src, est):
-                part.estimates.append(est)
-                part.current_points, part.grasp, part.grasp_shift = moved_now, grasp, grasp - point
-                return
-        self.parts.append(_Part(rest_points=src, current_points=moved_now, estimates=[est],
-                                grasp=grasp, grasp_shift=grasp - point, touch=point.copy(),
-                                pull=direction / np.linalg.norm(direction)))
+        part = next((p for p in self.parts if self._same_part(p, src, est)), None)
+        if part is None:
+            part = _Part(rest_points=src, current_points=moved_now, estimates=[est], grasp=grasp,
+                         grasp_shift=grasp - point, touch=point.copy(),
+                         pull=direction / np.linalg.norm(direction), canonical=src.copy())
+            self.parts.append(part)
+        else:                                      # the same part again: one more estimate
+            part.estimates.append(est)
+            part.current_points, part.grasp, part.grasp_shift = moved_now, grasp, grasp - point
+        self._aggregate(part, est, moved_now, after, radius, fit_threshold)
+
+    def _aggregate(self, part: _Part, est: JointEstimate, moved_now: np.ndarray,
+                   after: np.ndarray, radius: float, threshold: float) -> None:
+        """Add what this motion showed of the part to its start-pose points (``canonical``).
+
+        The part's "after" points are those on its moved surface, plus those near it that lie in
+        the space the cameras saw empty before the motion (``in_free_space``): surfaces the part
+        brought into view. Each is carried back to the start pose through the part's accumulated
+        motion, so what a closed drawer hid (its sides, its floor) joins the drawer's geometry.
+        """
+        motion = np.eye(4)
+        motion[:3, :3], motion[:3, 3] = joint_motion(est)
+        part.pose = motion @ part.pose
+        d, _ = cKDTree(moved_now).query(after)
+        on_surface = d < threshold
+        near = np.flatnonzero((d < 3.0 * radius) & ~on_surface)
+        brought = np.zeros(len(after), dtype=bool)
+        if len(near):
+            brought[near] = in_free_space(after[near], *self.prev_view, margin=FREE_MARGIN)
+        seen = after[on_surface | brought]
+        inv = np.linalg.inv(part.pose)
+        back = transform_points(inv[:3, :3], inv[:3, 3], seen)
+        part.canonical = voxel_downsample(np.concatenate([part.canonical, back]), MODEL_VOXEL)
 
     def _square_slide(self, est: JointEstimate, src: np.ndarray, after: np.ndarray,
                       threshold: float) -> JointEstimate:
@@ -625,7 +708,7 @@ class SfaAgent(Agent):
 
     def model(self) -> ArticulatedModel:
         base = self.first_cloud if self.first_cloud is not None else np.zeros((0, 3))
-        parts = [PartModel(f"part_{i}", p.rest_points, p.joint) for i, p in enumerate(self.parts)]
+        parts = [PartModel(f"part_{i}", p.canonical, p.joint) for i, p in enumerate(self.parts)]
         if parts and len(base):
             d, _ = cKDTree(np.concatenate([p.points for p in parts])).query(base)
             base = base[d > 1e-6]
