@@ -3,28 +3,35 @@
 The method, top to bottom:
 
 1. **Propose.** From the fused world-frame cloud (``points`` / ``num_points``), estimate a normal
-   per point (PCA of its neighbours, oriented towards the cameras). Candidate points are, first,
-   points that stand proud of their surroundings towards the camera (handles: a few cm in front
-   of the local plane), then points of camera-facing faces on a coarse grid. A candidate is
-   skipped when it lies near a part already found or near a point that was tried and did not move.
-2. **Act.** Grab the candidate and pull it ``pull_distance`` m along its normal, towards the camera
-   (a door or a drawer opens outwards; pushing a closed one would hit the carcass).
-3. **Observe and segment.** Compare the clouds before and after: points with no neighbour within
-   ``change_threshold`` in the other cloud changed. The changed "before" points are grouped by
-   proximity; the group nearest the touched point is the moving part (nothing else moved, so a
-   simple nearest-neighbour test suffices: no correspondences, no ground-truth segmentation).
-4. **Rigid motion.** ICP from the part's "before" points onto the "after" cloud, initialised with
-   the commanded displacement, then ``ransac_rigid`` on the final correspondences.
-5. **Joint.** ``estimate_joint`` (screw decomposition) gives type, axis, origin and state; all parts
-   hang off a fixed base, so every estimate is in the same world frame and ``aggregate_joint``
-   combines repeated interactions with one part.
-6. **Stop and model.** When no candidate is left or the interaction budget is spent, send
+   per point (PCA of its neighbours, oriented towards the cameras). Candidates are, first, points
+   that stand proud of their surroundings towards the camera (handles), then points of faces that
+   face a camera, one per grid cell, farthest from everything tried or found first. A candidate
+   near a part already found or a point that moved nothing is skipped; a handle whose outward
+   pull moved nothing gets one lifting pull (a chest's lid turns up, not out).
+2. **Act.** Grab the candidate and pull it ``pull_distance`` m along the normal of its face,
+   towards the camera (a door or a drawer opens outwards).
+3. **Observe and segment.** Points of the "before" cloud with no "after" neighbour within
+   ``change_threshold`` changed (surfaces seen at a grazing angle excluded: they change by cm
+   when they move by mm). Changed clusters near the touched point seed the moving part.
+4. **Rigid motion.** ICP from the seed onto the "after" cloud, initialised with the commanded
+   displacement and blind to points the motion turns away from every camera, then
+   ``ransac_rigid``; the part is then every changed point that motion carries onto the "after"
+   cloud, and the motion is refit on it.
+5. **Joint.** ``estimate_joint`` (screw decomposition) gives type, axis, origin and state; a slide
+   is squared to its front when the data cannot tell the two apart. All parts hang off a fixed
+   base, so every estimate is in the world frame, and ``aggregate_joint`` combines a part's
+   estimates, each weighted by how far it moved the part and by its points.
+6. **Follow up.** A part that moved little is pulled again along the joint just estimated (then
+   back, if that moved nothing), for a larger, better-conditioned motion.
+7. **Aggregate.** Each part keeps its points in the start pose: the first seen, plus what each
+   later motion brought into view, carried back through its accumulated motion.
+8. **Stop and model.** When no candidate is left or the interaction budget is spent, send
    ``distance = 0`` ("done") with the estimate attached under ``"estimate"`` (the env scores it
    against the ground truth, see ``embodied.envs.articulation_metrics``), and export an
    ``ArticulatedModel`` as URDF into ``export_dir/<episode_id>/`` when ``export_dir`` is set.
 
-The agent reads only ``points``, ``num_points`` and ``extrinsics`` (camera positions); it never
-reads ``segmentation``, which is ground truth for scoring.
+The agent reads ``points``, ``num_points``, ``depth``, ``intrinsics`` and ``extrinsics`` (and
+``rgb`` for its debug frame); it never reads ``segmentation``, which is ground truth for scoring.
 """
 from __future__ import annotations
 
@@ -61,6 +68,10 @@ GRAZING_COS = 0.25
 FREE_MARGIN = 0.02
 #: m: voxel of a part's aggregated points.
 MODEL_VOXEL = 0.005
+#: m: a part first seen away from its start pose claims moved start points this close to it.
+START_RADIUS = 0.05
+#: a face is a candidate when the cosine between its normal and the view ray exceeds this.
+FACING_COS = 0.15
 
 
 @dataclass
@@ -442,7 +453,7 @@ class SfaAgent(Agent):
         normals, offsets = normals_and_offsets(cloud, cameras, cfg.normal_neighbors)
         view = cameras.mean(axis=0) - cloud
         view /= np.linalg.norm(view, axis=1, keepdims=True)
-        facing = np.einsum("ni,ni->n", normals, view) > 0.3
+        facing = np.einsum("ni,ni->n", normals, view) > FACING_COS
         candidates: list[int] = []
         # handles: groups of points proud of their plane; best (most proud) point per group
         proud = np.flatnonzero((offsets > cfg.handle_offset) & facing)
@@ -714,7 +725,36 @@ class SfaAgent(Agent):
             base = base[d > 1e-6]
         return ArticulatedModel(base, parts)
 
+    def _start_points(self) -> None:
+        """Give a part first seen away from its start pose its points of the first cloud.
+
+        Why: a part is first recorded from the cloud before the pull that revealed it, which is
+        its start pose only if no earlier pull moved it unnoticed (a lid nudged 2 degrees by a
+        pull at its hinge edge, then lifted). Such a part's points sit off the first cloud. The
+        points of the first cloud that the episode moved (no neighbour in the last cloud) and
+        that lie nearer to this part than to any other are where it started.
+        """
+        cfg = self.config
+        if self.first_cloud is None or self.prev is None or not self.parts:
+            return
+        tree = cKDTree(self.first_cloud)
+        stale = [i for i, p in enumerate(self.parts)
+                 if np.median(tree.query(p.rest_points)[0]) > cfg.change_threshold]
+        if not stale:
+            return
+        d, _ = cKDTree(self.prev).query(self.first_cloud)
+        moved = self.first_cloud[d > cfg.change_threshold]
+        if len(moved) == 0:
+            return
+        dist = np.stack([cKDTree(p.rest_points).query(moved)[0] for p in self.parts])
+        owner, nearest = np.argmin(dist, axis=0), dist.min(axis=0)
+        for i in stale:
+            pts = moved[(owner == i) & (nearest < START_RADIUS)]
+            if len(pts) >= min(cfg.min_part_points, len(self.parts[i].rest_points)):
+                self.parts[i].rest_points = pts
+
     def finish(self) -> dict[str, Any]:
+        self._start_points()
         estimate = self.estimate()
         if self.config.export_dir is not None:
             folder = Path(self.config.export_dir) / self.episode_id
