@@ -60,6 +60,19 @@ def test_parallel_drawers_are_told_apart_by_their_centroid() -> None:
     assert sorted(match_joints(pred, [DRAWER, low])) == [(0, 1), (1, 0)]
 
 
+def test_joint_state_error_is_the_net_motion_error_with_the_axis_sign() -> None:
+    drawer = dict(DRAWER, joint="j_drawer")
+    door = dict(DOOR, joint="j_door")
+    # the drawer's axis is predicted reversed: its +0.10 is -0.10 along the true axis, which
+    # moved -0.12 (pushed in) -> 0.02; the door: 0.5 rad predicted, 0.45 true -> 0.05
+    est = [{"type": "prismatic", "axis": [-1, 0, 0], "origin": [0.5, 0.0, 0.8], "state": 0.10},
+           {"type": "revolute", "axis": [0, 0, 1], "origin": [0.5, 0.2, 0.4], "state": 0.5}]
+    m = score_estimate(est, [door, drawer], displacements={"j_drawer": -0.12, "j_door": 0.45})
+    assert m["joint_state_error_m"] == pytest.approx(0.02)
+    assert m["joint_state_error_rad"] == pytest.approx(0.05)
+    assert "joint_state_error_m" not in score_estimate(est, [door, drawer])
+
+
 def test_no_true_joints() -> None:
     assert score_estimate({"joints": []}, [])["joint_type_accuracy"] == 1.0
     assert score_estimate([DOOR], [])["joint_type_accuracy"] == 0.0
@@ -118,6 +131,7 @@ def test_finds_a_drawer(tmp_path: Path) -> None:
     assert m["parts_found"] == 1 and m["joint_type_accuracy"] == 1.0
     assert m["axis_angle_error_deg"] < 10.0
     assert m["part_iou"] > 0.8 and m["chamfer_distance"] < 0.01
+    assert m["joint_state_error_m"] < 0.02          # how far it pulled the drawer, all told
     assert end["record"]["sfa_result"] == "ok"
     # the exported URDF loads and has the estimated joint
     assert agent.export_path is not None and agent.export_path.is_file()

@@ -302,7 +302,7 @@ def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
 def _joint_dict(j: JointEstimate) -> dict[str, Any]:
     """A joint estimate as the JSON dict of the estimate contract (type, axis, origin, range)."""
     return {"type": j.type, "axis": [float(x) for x in j.axis],
-            "origin": [float(x) for x in j.origin],
+            "origin": [float(x) for x in j.origin], "state": float(j.state),
             "state_range": [float(x) for x in j.state_range]}
 
 

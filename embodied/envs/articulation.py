@@ -358,6 +358,7 @@ class ArticulationEnv(gym.Env):
         self.done = False
         obs = self._observe()
         self.start_part_points = self.part_points(obs)
+        self.start_joint_states = self.joint_states()
         self._last_interaction: dict[str, Any] | None = None
         info = {
             "episode_id": self.episode["episode_id"],
@@ -387,8 +388,10 @@ class ArticulationEnv(gym.Env):
             # optional, not in action_space (JSON, not a Box): the agent's final model, scored here
             if action.get("estimate") is not None:
                 from embodied.envs.articulation_metrics import NO_ARTICULATION, score_estimate
+                now = self.joint_states()
+                moved = {name: now[name] - self.start_joint_states[name] for name in now}
                 scores = score_estimate(action["estimate"], self.ground_truth(),
-                                        self.start_part_points)
+                                        self.start_part_points, moved)
                 info["metrics"].update(scores)
                 info["record"] = {"sfa_result": action["estimate"].get(
                     "result", "ok" if scores["articulation_found"] else NO_ARTICULATION)}

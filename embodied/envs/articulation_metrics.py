@@ -10,6 +10,7 @@ The estimate contract (what an agent attaches to its final action under ``"estim
     {"joints": [{"type": "revolute" | "prismatic" | "static",
                  "axis": [x, y, z], "origin": [x, y, z],          # world frame, metres
                  "state_range": [lo, hi],                          # optional
+                 "state": float,                                   # optional, see below
                  "link_points": int,                               # optional, points of the part
                  "centroid": [x, y, z],                            # optional, part's rest centroid
                  "points": [[x, y, z], ...]},                      # optional, the part's points
@@ -42,6 +43,13 @@ Metrics (JSON numbers; absent when undefined, e.g. no matched revolute pair):
   (``embodied.metrics.part_iou_3d``, 1 cm voxels) of the matched prediction's points; a true part
   with no matched prediction, or a prediction without points, scores 0;
 * ``chamfer_distance``: mean over matched pairs with points on both sides (m);
+* ``joint_state_error_rad`` / ``joint_state_error_m``: mean over matched pairs of one type (both
+  revolute / both prismatic) of ``|predicted - true|`` net joint motion over the episode: the
+  prediction's ``state`` (its position at the end, the start being 0, signed along its ``axis``)
+  against the env's true displacement (end state - start state, signed along the true axis); the
+  prediction's sign is flipped when its axis points against the true one. Why the motion and
+  not the absolute state: where a part's zero lies (closed) is not observable until it has
+  been closed, while how far the agent moved it is;
 * ``parts_found`` (predicted moving joints), ``parts_true``, ``parts_matched``;
 * ``articulation_found``: 1 if the estimate has at least one moving joint, else 0.
 """
@@ -53,7 +61,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from embodied.metrics import axis_angle_error_deg, axis_position_error, chamfer_distance, part_iou_3d
+from embodied.metrics import (axis_angle_error_deg, axis_position_error, chamfer_distance,
+                              joint_state_error, part_iou_3d)
 
 __all__ = ["moving_joints", "match_joints", "score_estimate", "NO_ARTICULATION"]
 
@@ -123,11 +132,14 @@ def match_joints(pred: Sequence[Mapping[str, Any]],
 
 def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
                    ground_truth: Sequence[Mapping[str, Any]],
-                   part_points: Mapping[str, Any] | None = None) -> dict[str, float | int]:
+                   part_points: Mapping[str, Any] | None = None,
+                   displacements: Mapping[str, float] | None = None) -> dict[str, float | int]:
     """SfA metrics of one object (see the module docstring), all plain JSON numbers.
 
     ``part_points`` maps a true joint's ``child`` link name to that part's (N, 3) points at the
     start; without it (or for a part it lacks) no segmentation metric is computed for that part.
+    ``displacements`` maps a true joint's name to its net motion over the episode (rad or m);
+    without it no joint state error is computed.
     """
     pred = moving_joints(estimate)
     true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
@@ -155,6 +167,17 @@ def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
                 if _points(pred[i]) is not None and _points(true[j]) is not None]
     if chamfers:
         out["chamfer_distance"] = float(np.mean(chamfers))
+    for kind, unit in (("revolute", "rad"), ("prismatic", "m")):
+        errors = []
+        for i, j in pairs:
+            moved = (displacements or {}).get(true[j].get("joint"))
+            if pred[i]["type"] != kind or true[j]["type"] != kind or moved is None \
+                    or pred[i].get("state") is None:
+                continue
+            sign = 1.0 if float(np.dot(pred[i]["axis"], true[j]["axis"])) >= 0 else -1.0
+            errors.append(joint_state_error(sign * float(pred[i]["state"]), float(moved)))
+        if errors:
+            out[f"joint_state_error_{unit}"] = float(np.mean(errors))
     rev = [(i, j) for i, j in pairs if pred[i]["type"] == "revolute" and true[j]["type"] == "revolute"]
     if rev:
         out["axis_position_error"] = float(np.mean(
