@@ -147,6 +147,26 @@ def test_point_cloud_lies_on_the_object(cameras: int, cabinet_episode) -> None:
     env.close()
 
 
+def test_a_pixel_action_grabs_what_the_pixel_sees(env: ArticulationEnv, cabinet_episode) -> None:
+    obs, _ = env.reset(options={"episode": cabinet_episode})
+    joint = next(j for j in env.object_spec.joints if j.type == "prismatic")
+    point, normal = handle_point(env, joint)
+    # the pixel whose ray hits the handle front: project the point into camera 0
+    K, E = obs["intrinsics"][0].astype(float), obs["extrinsics"][0].astype(float)
+    cam = E[:3, :3].T @ (point - E[:3, 3])
+    u, v = (int(round(K[0, 0] * cam[0] / cam[2] + K[0, 2])), int(round(K[1, 1] * cam[1] / cam[2] + K[1, 2])))
+    assert np.linalg.norm(env.pixel_point((0, v, u)) - point) < 0.02     # lifted back onto it
+    before = env.joint_states()[joint.name]
+    info = env.step({"point": np.zeros(3, np.float32), "pixel": (0, v, u),
+                     "direction": normal.astype(np.float32), "distance": np.array([0.1], np.float32)})[4]
+    assert info["link"] == joint.child and info["moved"]
+    assert env.joint_states()[joint.name] - before == pytest.approx(0.1, abs=0.02)
+    # a pixel that sees nothing grabs nothing; one outside the image is a clear error
+    assert np.all(np.isnan(env.pixel_point((0, 0, 0))))
+    with pytest.raises(ValueError, match="outside 1 camera"):
+        env.pixel_point((0, 999, 0))
+
+
 def test_part_points_are_the_links_own_points(env: ArticulationEnv, cabinet_episode) -> None:
     obs, _ = env.reset(options={"episode": cabinet_episode})
     parts = env.part_points(obs)

@@ -8,7 +8,9 @@ calibrated observations and the ground truth (for scoring only). `info["metrics"
 (interactions, moved, exploded); when the final "done" action (distance 0) carries the agent's
 model under the optional key "estimate" (JSON, see `embodied.envs.articulation_metrics`; not part
 of `action_space`, so sampled actions and `check_env` are unaffected), the env scores it against
-the ground truth and adds the SfA metrics to `info["metrics"]`.
+the ground truth and adds the SfA metrics to `info["metrics"]`. Likewise optional, the key
+"pixel" = (camera, row, col) replaces "point" by the world point that pixel of the last
+observation sees, for agents that choose where to act in the image.
 
 Conventions:
 
@@ -379,6 +381,8 @@ class ArticulationEnv(gym.Env):
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
         point = np.asarray(action["point"], dtype=float).reshape(3)
+        if action.get("pixel") is not None:      # optional: grab what a pixel sees instead
+            point = self.pixel_point(action["pixel"])
         direction = np.asarray(action["direction"], dtype=float).reshape(3)
         distance = float(np.asarray(action["distance"], dtype=float).reshape(-1)[0])
         if distance <= 0.0:                      # "done": the agent has seen enough
@@ -571,6 +575,7 @@ class ArticulationEnv(gym.Env):
         points = np.zeros((self.max_points, 3), np.float32)
         points[: len(cloud)] = cloud
         self._last_rgb = rgb
+        self._last_depth = depth
         return {"rgb": rgb, "depth": depth, "intrinsics": self.intrinsics.copy(),
                 "extrinsics": self.extrinsics.copy(), "points": points,
                 "num_points": np.array([len(cloud)], np.int64), "segmentation": seg}
@@ -603,6 +608,25 @@ class ArticulationEnv(gym.Env):
                         "lower": float(info[8]), "upper": float(info[9]),
                         "state": float(p.getJointState(self.body, j, physicsClientId=c)[0])})
         return out
+
+    def pixel_point(self, pixel: Sequence[int]) -> np.ndarray:
+        """The world point the last observation's pixel (camera, row, col) sees; NaN if none.
+
+        Why: an agent that picks where to act in the image (a heat map over pixels, as learned
+        interaction policies do) need not lift the pixel itself. A pixel that saw nothing gives
+        a NaN point, which the interaction reports as invalid rather than grabbing thin air.
+        """
+        cfg = self.config
+        k, v, u = (int(x) for x in np.asarray(pixel).reshape(3))
+        if not (0 <= k < cfg.cameras and 0 <= v < cfg.height and 0 <= u < cfg.width):
+            raise ValueError(f"action pixel (camera, row, col) = ({k}, {v}, {u}) is outside "
+                             f"{cfg.cameras} camera(s) of {cfg.height}x{cfg.width}")
+        z = float(self._last_depth[k, v, u])
+        if z >= self.far:
+            return np.full(3, np.nan)
+        K, E = self.intrinsics[k].astype(float), self.extrinsics[k].astype(float)
+        cam = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+        return E[:3, :3] @ cam + E[:3, 3]
 
     def part_points(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
         """Ground-truth part segmentation of an observation's fused cloud: link name -> (N, 3).
