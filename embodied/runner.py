@@ -166,7 +166,8 @@ class EpisodeRunner:
         self._frames = [] if self.cfg.run.save_video else None
         start = time.perf_counter()
         obs, info = self.env.reset(seed=seed, options={"episode": spec})
-        self.agent.reset({"episode_id": spec["episode_id"], **info, "seed": seed})
+        self.agent.reset({"episode_id": spec["episode_id"], **info, "seed": seed,
+                          "output_dir": str(self.cfg.run.output or ".")})
         terminated = truncated = False
         while not (terminated or truncated):
             action = self.agent.act(obs)

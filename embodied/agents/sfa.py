@@ -28,7 +28,8 @@ The method, top to bottom:
 8. **Stop and model.** When no candidate is left or the interaction budget is spent, send
    ``distance = 0`` ("done") with the estimate attached under ``"estimate"`` (the env scores it
    against the ground truth, see ``embodied.envs.articulation_metrics``), and export an
-   ``ArticulatedModel`` as URDF into ``export_dir/<episode_id>/`` when ``export_dir`` is set.
+   ``ArticulatedModel`` as URDF into ``<export_dir>/<episode_id>/`` (by default the run's
+   ``urdf/`` folder).
 
 The agent reads ``points``, ``num_points``, ``depth``, ``intrinsics`` and ``extrinsics`` (and
 ``rgb`` for its debug frame); it never reads ``segmentation``, which is ground truth for scoring.
@@ -106,7 +107,8 @@ class SfaConfig(AgentConfig):
     icp_iterations: int = 30
     ransac_threshold: float = 0.01
     seed: int = 0
-    #: write <export_dir>/<episode_id>/<episode_id>.urdf at the end; None: no export.
+    #: write <export_dir>/<episode_id>/<episode_id>.urdf at the end. None: under the run's
+    #: folder, <run.output>/urdf (when run by the runner, which passes it); "" : no export.
     export_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -313,6 +315,7 @@ class SfaAgent(Agent):
     def reset(self, info: dict[str, Any]) -> None:
         cfg = self.config
         self.episode_id = str(info.get("episode_id", "episode"))
+        self.output_dir = info.get("output_dir")
         env_budget = info.get("max_interactions")
         self.budget = cfg.max_interactions if env_budget is None \
             else max(0, min(cfg.max_interactions, int(env_budget) - 1))
@@ -756,8 +759,11 @@ class SfaAgent(Agent):
     def finish(self) -> dict[str, Any]:
         self._start_points()
         estimate = self.estimate()
-        if self.config.export_dir is not None:
-            folder = Path(self.config.export_dir) / self.episode_id
+        root = self.config.export_dir
+        if root is None and self.output_dir is not None:
+            root = str(Path(self.output_dir) / "urdf")
+        if root:
+            folder = Path(root) / self.episode_id
             self.export_path = export_urdf(self.model(), folder, name=self.episode_id)
         zero = np.zeros(3, np.float32)
         return {"point": zero, "direction": np.array([1.0, 0.0, 0.0], np.float32),
