@@ -303,3 +303,15 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     if np.isclose(cum[i], half) and i + 1 < len(v):
         return float(0.5 * (v[i] + v[i + 1]))
     return float(v[i])
+
+
+def joint_motion(est: JointEstimate) -> tuple[np.ndarray, np.ndarray]:
+    """The rigid motion (R, t) a joint estimate stands for: its turn about (or slide along) the
+    estimated axis by its state. Why not the raw fit: the model is the joint, and a fit the joint
+    estimate corrected (a tilted slide squared to its front) must not drag the part's geometry."""
+    axis = np.asarray(est.axis, dtype=float)
+    if est.type == "revolute":
+        R = Rotation.from_rotvec(axis * est.state).as_matrix()
+        origin = np.asarray(est.origin, dtype=float)
+        return R, origin - R @ origin + est.pitch * axis
+    return np.eye(3), axis * est.state

@@ -1,0 +1,147 @@
+"""Point-cloud operations for interactive perception: normals, clusters, visibility, free space,
+ICP. Pure numpy/scipy on (N, 3) world-frame arrays; they know nothing of envs or agents.
+
+Why a module of its own: SfA's agent (``embodied.agents.sfa``) chains these into its
+segment-and-fit loop, and each is a geometric fact worth testing on its own (a normal faces the
+camera, a point in front of the surface a pixel saw lies in free space, ICP ignores surfaces
+that turned away from every camera).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from embodied.perception.articulation import rigid_transform, transform_points
+
+#: a surface point is seen when the cosine between its normal and the view ray exceeds this.
+VISIBLE_COS = 0.1
+
+__all__ = ["normals_and_offsets", "dominant_normal", "clusters", "facing_cameras", "in_free_space",
+           "voxel_downsample", "icp"]
+
+
+def normals_and_offsets(points: np.ndarray, cameras: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: unit normal towards the nearest camera, and its offset in front of the local plane.
+
+    The plane is the PCA plane of the k nearest neighbours; the offset is ``(p - centroid) . n``,
+    positive for points standing out towards the camera (handles, knobs).
+    """
+    k = min(k, len(points))
+    _, idx = cKDTree(points).query(points, k=k)
+    nb = points[idx]                                     # (N, k, 3)
+    centroid = nb.mean(axis=1)
+    centred = nb - centroid[:, None, :]
+    cov = np.einsum("nki,nkj->nij", centred, centred)
+    _, vecs = np.linalg.eigh(cov)
+    normals = vecs[:, :, 0]
+    cam = cameras[np.argmin(np.linalg.norm(points[:, None, :] - cameras[None], axis=2), axis=1)]
+    flip = np.einsum("ni,ni->n", normals, cam - points) < 0
+    normals[flip] *= -1
+    offsets = np.einsum("ni,ni->n", points - centroid, normals)
+    return normals, offsets
+
+
+def dominant_normal(points: np.ndarray, tolerance: float = 0.01) -> np.ndarray | None:
+    """Unit normal of the plane holding most of ``points`` (a part's front), or None.
+
+    RANSAC-free on purpose: the plane is the PCA plane of the points, refit once to those within
+    ``tolerance`` of it (a handle or a drawer's side walls do not tilt the front's plane).
+    """
+    if len(points) < 10:
+        return None
+    pts = points
+    for _ in range(2):
+        centre = pts.mean(axis=0)
+        _, _, vt = np.linalg.svd(pts - centre, full_matrices=False)
+        normal = vt[2]
+        near = np.abs((points - centre) @ normal) < tolerance
+        if near.sum() < 10:
+            return None
+        pts = points[near]
+    return normal / np.linalg.norm(normal)
+
+
+def clusters(points: np.ndarray, radius: float) -> np.ndarray:
+    """Connected-component labels of points linked when closer than ``radius``."""
+    if len(points) == 0:
+        return np.zeros(0, dtype=int)
+    graph = cKDTree(points).sparse_distance_matrix(cKDTree(points), radius, output_type="coo_matrix")
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def in_free_space(points: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray,
+                  extrinsics: np.ndarray, margin: float) -> np.ndarray:
+    """Whether each world point lies where some camera saw empty space (nearer than the surface
+    its pixel saw, by more than ``margin``). Pixels that saw nothing hold the far depth.
+
+    Why: only something that moved can appear where the cameras saw through before, so the
+    points of an interaction's "after" cloud in the "before" free space belong to the moved part
+    (a drawer's sides and floor once it slides out), while what the motion uncovered behind the
+    part (the cabinet's inside) lies behind the old surface and is not taken.
+    """
+    free = np.zeros(len(points), dtype=bool)
+    for z_img, K, E in zip(depth, intrinsics, extrinsics):
+        E = np.asarray(E, dtype=float)
+        cam = (points - E[:3, 3]) @ E[:3, :3]
+        z = cam[:, 2]
+        ok = z > 1e-6
+        u = np.full(len(points), -1, dtype=np.int64)
+        v = np.full(len(points), -1, dtype=np.int64)
+        u[ok] = np.rint(K[0, 0] * cam[ok, 0] / z[ok] + K[0, 2]).astype(np.int64)
+        v[ok] = np.rint(K[1, 1] * cam[ok, 1] / z[ok] + K[1, 2]).astype(np.int64)
+        h, w = z_img.shape[:2]
+        ok &= (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        idx = np.flatnonzero(ok)
+        free[idx] |= z[idx] < np.asarray(z_img, dtype=float).reshape(h, w)[v[idx], u[idx]] - margin
+    return free
+
+
+def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
+    """One point (the first) per occupied voxel: bounded size, same coverage."""
+    if len(points) == 0:
+        return points
+    _, first = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_index=True)
+    return points[np.sort(first)]
+
+
+def facing_cameras(points: np.ndarray, normals: np.ndarray, cameras: np.ndarray,
+                   min_cos: float = VISIBLE_COS) -> np.ndarray:
+    """Whether each oriented surface point faces at least one camera (not edge-on or turned away)."""
+    view = cameras[None, :, :] - points[:, None, :]                  # (N, K, 3)
+    view /= np.linalg.norm(view, axis=2, keepdims=True)
+    return np.any(np.einsum("nki,ni->nk", view, normals) > min_cos, axis=1)
+
+
+def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
+        final_radius: float, R0: np.ndarray | None = None, src_normals: np.ndarray | None = None,
+        cameras: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Point-to-point ICP src -> dst from (R0 or I, init_t); the inlier radius shrinks to ``final_radius``.
+
+    Returns (R, t, matched dst point per src point, visible mask). Why shrink: the first
+    iterations must reach across the commanded displacement's error, the last must ignore newly
+    revealed surfaces. Why ``visible``: with ``src_normals`` and ``cameras``, a source point whose
+    moved surface turns away from every camera cannot be in ``dst``; matching it anyway pulls
+    it onto the nearest surface that is seen (a lid lifted past the camera's elevation shows
+    its underside 1 cm below its top, and the fit then tilts and shifts the hinge to match).
+    """
+    tree = cKDTree(dst)
+    R = np.eye(3) if R0 is None else np.asarray(R0, dtype=float)
+    t = np.asarray(init_t, dtype=float)
+    radii = np.geomspace(0.08 if R0 is None else 4 * final_radius, final_radius, max(2, iterations))
+    visible = np.ones(len(src), dtype=bool)
+    for radius in radii:
+        moved = transform_points(R, t, src)
+        if src_normals is not None and cameras is not None:
+            visible = facing_cameras(moved, src_normals @ R.T, cameras)
+        d, nn = tree.query(moved)
+        keep = (d < radius) & visible
+        if keep.sum() < 6:
+            break
+        R, t = rigid_transform(src[keep], dst[nn[keep]])
+    moved = transform_points(R, t, src)
+    if src_normals is not None and cameras is not None:
+        visible = facing_cameras(moved, src_normals @ R.T, cameras)
+    _, nn = tree.query(moved)
+    return R, t, dst[nn], visible
