@@ -624,7 +624,29 @@ class SfaAgent(Agent):
             if len(pts) >= min(cfg.min_part_points, len(self.parts[i].rest_points)):
                 self.parts[i].rest_points = pts
 
+    def _merge_duplicates(self) -> None:
+        """Fold a part that was found twice into its first finding.
+
+        Why: when a pull moves a known part but the fit fails (the part turned edge-on), the
+        agent loses track of where the part is, and the next motion of it looks new. At the
+        end, with every motion seen, two parts that move about the same joint line (or slide
+        along the same line) over the same stretch are one: the later one's estimates join the
+        earlier one's, which keeps the points first seen in the start pose.
+        """
+        i = 0
+        while i < len(self.parts):
+            j = i + 1
+            while j < len(self.parts):
+                later = self.parts[j]
+                if self._same_part(self.parts[i], later.current_points, later.joint):
+                    self.parts[i].estimates.extend(later.estimates)
+                    del self.parts[j]
+                else:
+                    j += 1
+            i += 1
+
     def finish(self) -> dict[str, Any]:
+        self._merge_duplicates()
         self._start_points()
         estimate = self.estimate()
         root = self.config.export_dir
