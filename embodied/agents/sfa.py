@@ -102,6 +102,9 @@ class SfaConfig(AgentConfig):
     #: a part moved less than this so far is followed up before anything new is tried.
     refine_below_deg: float = 20.0
     refine_below_m: float = 0.06
+    #: rank face candidates with a learned interaction scorer: "learned" (the weights shipped
+    #: with embodied, trained on the train split) or a path to weights; None: by cell size.
+    scorer: str | None = None
     icp_iterations: int = 30
     ransac_threshold: float = 0.01
     seed: int = 0
@@ -169,6 +172,26 @@ def lift_direction(direction: np.ndarray) -> np.ndarray | None:
 
 
 
+@dataclass
+class Candidates:
+    """Places to pull, in order: cloud row, handle or face, pull direction, the points behind
+    the choice (a handle's group, a face cell's points); plus per-point normals, offsets in
+    front of the local plane and cosines to the view ray, for whoever ranks them."""
+
+    index: np.ndarray
+    handle: np.ndarray
+    direction: np.ndarray
+    support: np.ndarray
+    normals: np.ndarray
+    offsets: np.ndarray
+    view_cos: np.ndarray
+
+    def take(self, order: np.ndarray) -> "Candidates":
+        """The same candidates in another order (per-point arrays unchanged)."""
+        return Candidates(self.index[order], self.handle[order], self.direction[order],
+                          self.support[order], self.normals, self.offsets, self.view_cos)
+
+
 def _joint_dict(j: JointEstimate) -> dict[str, Any]:
     """A joint estimate as the JSON dict of the estimate contract (type, axis, origin, range)."""
     return {"type": j.type, "axis": [float(x) for x in j.axis],
@@ -179,6 +202,16 @@ def _joint_dict(j: JointEstimate) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ agent
 class SfaAgent(Agent):
     """Pull promising points, segment what moved, fit its joint; stop when nothing new moves."""
+
+    def __init__(self, config: SfaConfig, device: str = "cpu") -> None:
+        super().__init__(config, device)
+        #: ranks face candidates by how likely a pull there moves a part (None: by cell size).
+        self.scorer = None
+        if config.scorer:
+            from embodied.agents.sfa_scorer import InteractionScorer
+
+            self.scorer = InteractionScorer.load(None if config.scorer == "learned"
+                                                 else config.scorer)
 
     def reset(self, info: dict[str, Any]) -> None:
         cfg = self.config
@@ -316,26 +349,30 @@ class SfaAgent(Agent):
             return np.full(len(points), np.inf)
         return cKDTree(known_pts).query(points)[0]
 
-    def propose(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The next (point, pull direction): handles first, then camera-facing face points."""
+    def candidates(self, cloud: np.ndarray, cameras: np.ndarray) -> Candidates | None:
+        """Every place worth a pull in this cloud, best first: handles (groups of points proud of
+        their plane, largest first), then one point per grid cell of the faces that face a
+        camera, farthest from everything tried or found first, then (equally far) the likelier
+        to move: by the learned scorer when one is set, else the larger cell."""
         cfg = self.config
         if len(cloud) < cfg.normal_neighbors:
             return None
         normals, offsets = normals_and_offsets(cloud, cameras, cfg.normal_neighbors)
         view = cameras.mean(axis=0) - cloud
         view /= np.linalg.norm(view, axis=1, keepdims=True)
-        facing = np.einsum("ni,ni->n", normals, view) > FACING_COS
-        candidates: list[int] = []
-        # handles: groups of points proud of their plane; best (most proud) point per group
+        view_cos = np.einsum("ni,ni->n", normals, view)
+        facing = view_cos > FACING_COS
+        handles: list[int] = []
+        support: list[int] = []
         proud = np.flatnonzero((offsets > cfg.handle_offset) & facing)
         if len(proud):
             labels = clusters(cloud[proud], cfg.cluster_radius)
             groups = [proud[labels == g] for g in np.unique(labels)]
-            groups.sort(key=lambda g: -len(g))
-            candidates += [int(g[np.argmax(offsets[g])]) for g in groups if len(g) >= 2]
-        n_handles = len(candidates)
-        # faces: one point per grid cell (the one nearest the cell centre), largest cells first
+            groups = sorted((g for g in groups if len(g) >= 2), key=lambda g: -len(g))
+            handles = [int(g[np.argmax(offsets[g])]) for g in groups]
+            support = [len(g) for g in groups]
         face = np.flatnonzero(facing & (np.abs(offsets) < 0.004))
+        faces: list[int] = []
         if len(face):
             keys = np.floor(cloud[face] / cfg.face_grid).astype(np.int64)
             _, inv, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
@@ -347,25 +384,40 @@ class SfaAgent(Agent):
                 if cell not in best or dist[i] < dist[best[cell]]:
                     best[cell] = i
             cells = [c for c in best if counts[c] >= 10]
-            # farthest from everything tried or found first (cap: beyond it, larger cells
-            # first): a face that did not move is a poor bet for its neighbouring cells too
-            spread = self._clearance(cloud[face[[best[c] for c in cells]]])
-            order = sorted(range(len(cells)), key=lambda k: (-min(spread[k], SPREAD_CAP),
-                                                             -counts[cells[k]]))
-            candidates += [int(face[best[cells[k]]]) for k in order]
-        flat = cKDTree(cloud[face]) if len(face) else None
-        for rank, i in enumerate(candidates):
-            # pull along the normal of the surrounding face, not of the handle's few points
-            direction = normals[i]
-            if flat is not None:
+            faces = [int(face[best[c]]) for c in cells]
+            support += [int(counts[c]) for c in cells]
+        index = np.array(handles + faces, dtype=np.int64)
+        # pull along the normal of the surrounding face, not of a handle's few points
+        direction = normals[index].copy() if len(index) else np.zeros((0, 3))
+        if len(face) and len(index):
+            flat = cKDTree(cloud[face])
+            for k, i in enumerate(index):
                 near = flat.query_ball_point(cloud[i], 2 * cfg.skip_radius)
                 if len(near) >= 5:
                     mean = normals[face[near]].mean(axis=0)
                     if np.linalg.norm(mean) > 1e-6:
-                        direction = mean / np.linalg.norm(mean)
+                        direction[k] = mean / np.linalg.norm(mean)
+        out = Candidates(index=index, handle=np.arange(len(index)) < len(handles),
+                         direction=direction, support=np.array(support, dtype=np.int64),
+                         normals=normals, offsets=offsets, view_cos=view_cos)
+        # a face that did not move is a poor bet for its neighbouring cells too: spread out
+        spread = np.minimum(self._clearance(cloud[index[len(handles):]]), SPREAD_CAP)
+        tie = out.support[len(handles):].astype(float)
+        if self.scorer is not None and len(index):
+            tie = self.scorer.score(cloud, cameras, out)[len(handles):]
+        order = np.lexsort((-tie, -spread)) + len(handles)
+        return out.take(np.concatenate([np.arange(len(handles)), order]).astype(np.int64))
+
+    def propose(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The next (point, pull direction): the first candidate not blocked by a failed try or
+        a known part; a handle that did not give gets one lifting pull."""
+        cands = self.candidates(cloud, cameras)
+        if cands is None:
+            return None
+        for i, direction, handle in zip(cands.index, cands.direction, cands.handle):
             if not self._blocked(cloud[i]):
                 return cloud[i].copy(), direction.copy()
-            if rank < n_handles:                 # a handle that did not give: lift it once
+            if handle:
                 lift = self._second_try(cloud[i], direction)
                 if lift is not None:
                     return cloud[i].copy(), lift
