@@ -10,7 +10,8 @@ setup(
     version="0.1.0",
     description="Embodied-AI research framework: CoW, CSR and SfA on Gymnasium-wrapped simulators",
     packages=find_packages(include=["embodied", "embodied.*"]),
-    package_data={"embodied.perception.localization": ["model_configs/*.json"]},
+    package_data={"embodied.perception.localization": ["model_configs/*.json"],
+                  "embodied.agents": ["sfa_scorer.npz"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.26",

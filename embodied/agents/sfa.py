@@ -155,12 +155,6 @@ def valid_cloud(obs: dict[str, Any]) -> np.ndarray:
     return np.asarray(obs["points"][:n], dtype=float)
 
 
-
-
-
-
-
-
 def lift_direction(direction: np.ndarray) -> np.ndarray | None:
     """World up made perpendicular to a pull direction (unit), or None for a near-vertical pull."""
     d = np.asarray(direction, dtype=float)
