@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError
@@ -69,6 +70,12 @@ FREE_MARGIN = 0.02
 MODEL_VOXEL = 0.005
 #: m: a part first seen away from its start pose claims moved start points this close to it.
 START_RADIUS = 0.05
+#: degrees: swings tried when a pull's motion does not fit from the commanded translation.
+SWING_GUESSES_DEG = (10.0, 20.0, 35.0)
+#: a swing fit may keep fewer of the part's points in view (see ``SfaAgent._fit_swing``).
+SWING_VISIBLE_SHARE = 0.2
+#: a swing fit may carry the touched point at most this many pull distances.
+SWING_REACH = 1.5
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -466,6 +473,7 @@ class SfaAgent(Agent):
         steady = facing_cameras(before, normals, self.cameras, GRAZING_COS)
         changed = np.flatnonzero((d_before > cfg.change_threshold) & steady)
         if len(changed) < min_points:
+            entry["why"] = f"{len(changed)} changed points"
             self.tried.append(point)
             return
         labels = clusters(before[changed], radius)
@@ -473,10 +481,15 @@ class SfaAgent(Agent):
         np.minimum.at(gap, labels, np.linalg.norm(before[changed] - point, axis=1))
         seed = changed[gap[labels] < SEED_RADIUS]
         if len(seed) < min_points:
+            entry["why"] = f"{len(seed)} changed points near the touch ({len(changed)} in all)"
             self.tried.append(point)
             return
         fit = self._fit(before[seed], normals[seed], after, direction * distance, fit_threshold)
         if fit is None:
+            fit = self._fit_swing(before[seed], normals[seed], after, point, direction, distance,
+                                  fit_threshold)
+        if fit is None:
+            entry["why"] = f"no rigid fit of {len(seed)} seed points"
             self.tried.append(point)
             return
         R, t, inliers = fit
@@ -491,6 +504,7 @@ class SfaAgent(Agent):
         else:
             part_idx = seed[inliers]
         if len(part_idx) < min_points:
+            entry["why"] = f"{len(part_idx)} points follow the fitted motion"
             self.tried.append(point)
             return
         src = before[part_idx]
@@ -574,15 +588,17 @@ class SfaAgent(Agent):
                              state_range=(0.0, length))
 
     def _fit(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray, init_t: np.ndarray,
-             threshold: float, R0: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+             threshold: float, R0: np.ndarray | None = None, min_share: float = MIN_VISIBLE_SHARE,
+             wide: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Visibility-aware ICP, then RANSAC on the matches of the points still seen:
-        (R, t, inlier mask over ``src``), or None when nothing fits or too little stays in view."""
+        (R, t, inlier mask over ``src``), or None when nothing fits or too little stays in view.
+        ``wide``: ICP's first matches reach as far as from a translation guess, not a refit's."""
         cfg = self.config
         R, t, matched, visible = icp(src, after, init_t, cfg.icp_iterations, threshold, R0=R0,
-                                     src_normals=normals, cameras=self.cameras)
+                                     src_normals=normals, cameras=self.cameras,
+                                     start_radius=0.08 if wide else None)
         seen = np.flatnonzero(visible)
-        if len(seen) < max(6, MIN_VISIBLE_SHARE * len(src)):
+        if len(seen) < max(6, min_share * len(src)):
             return None
         try:
             R, t, inl = ransac_rigid(src[seen], matched[seen], threshold=threshold, iterations=200,
@@ -592,6 +608,43 @@ class SfaAgent(Agent):
         mask = np.zeros(len(src), dtype=bool)
         mask[seen[inl]] = True
         return R, t, mask
+
+    def _fit_swing(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray,
+                   point: np.ndarray, direction: np.ndarray, distance: float, threshold: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The fit again from swings: rotations about hinge lines at the part's edges.
+
+        Why: the first fit starts from the commanded translation, and a door that swung by 20°
+        or more lies too far from that for ICP to reach; it converges elsewhere or loses sight
+        of the part. A hinge lies on an edge of its part, across the pull: for each world axis
+        not along the pull, the two extremes of the part along (axis x pull) are hinge guesses,
+        and the swing's sign is the one that carries the touched point along the pull. Of the
+        fits that carry the touched point forward by no more than the pull allows, the one with
+        the most inliers wins. Its visible share may be lower than the first fit's: a door
+        swung far turns most of its face from the camera, but then every guess agrees.
+        """
+        d = direction / np.linalg.norm(direction)
+        best, best_count = None, 0
+        for axis in np.eye(3):
+            edge = np.cross(axis, d)
+            if np.linalg.norm(edge) < 0.5:
+                continue
+            for hinge in (src[np.argmin(src @ edge)], src[np.argmax(src @ edge)]):
+                sign = 1.0 if np.dot(np.cross(axis, point - hinge), d) >= 0 else -1.0
+                for deg in SWING_GUESSES_DEG:
+                    R0 = Rotation.from_rotvec(axis * sign * np.radians(deg)).as_matrix()
+                    fit = self._fit(src, normals, after, hinge - R0 @ hinge, threshold, R0=R0,
+                                    min_share=SWING_VISIBLE_SHARE, wide=True)
+                    if fit is None:
+                        continue
+                    R, t, inliers = fit
+                    shift = R @ point + t - point
+                    if not 0.0 < shift @ d <= SWING_REACH * distance or \
+                            np.linalg.norm(shift) > SWING_REACH * distance:
+                        continue
+                    if inliers.sum() > best_count:
+                        best, best_count = fit, int(inliers.sum())
+        return best
 
     def _same_part(self, part: _Part, src: np.ndarray, est: JointEstimate) -> bool:
         """Whether a motion belongs to a known part: its points overlap the part's last known

@@ -116,8 +116,10 @@ def facing_cameras(points: np.ndarray, normals: np.ndarray, cameras: np.ndarray,
 
 def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
         final_radius: float, R0: np.ndarray | None = None, src_normals: np.ndarray | None = None,
-        cameras: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Point-to-point ICP src -> dst from (R0 or I, init_t); the inlier radius shrinks to ``final_radius``.
+        cameras: np.ndarray | None = None, start_radius: float | None = None
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Point-to-point ICP src -> dst from (R0 or I, init_t); the inlier radius shrinks to ``final_radius``
+    from ``start_radius`` (default: 8 cm from a bare translation, 4 x final from a given R0).
 
     Returns (R, t, matched dst point per src point, visible mask). Why shrink: the first
     iterations must reach across the commanded displacement's error, the last must ignore newly
@@ -129,7 +131,9 @@ def icp(src: np.ndarray, dst: np.ndarray, init_t: np.ndarray, iterations: int,
     tree = cKDTree(dst)
     R = np.eye(3) if R0 is None else np.asarray(R0, dtype=float)
     t = np.asarray(init_t, dtype=float)
-    radii = np.geomspace(0.08 if R0 is None else 4 * final_radius, final_radius, max(2, iterations))
+    if start_radius is None:
+        start_radius = 0.08 if R0 is None else 4 * final_radius
+    radii = np.geomspace(start_radius, final_radius, max(2, iterations))
     visible = np.ones(len(src), dtype=bool)
     for radius in radii:
         moved = transform_points(R, t, src)
