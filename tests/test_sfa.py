@@ -315,3 +315,40 @@ def test_a_door_swung_far_by_one_pull_is_still_fitted(monkeypatch: pytest.Monkey
     agent, _, _ = one_pull()
     env.close()
     assert agent.parts == [] and "no rigid fit" in agent.log[0]["why"]
+
+
+def _plate(x0: float, z0: float, width: float, height: float) -> np.ndarray:
+    """Points of a vertical plate facing +y (a door front), 1 cm apart."""
+    xs, zs = np.meshgrid(np.arange(x0, x0 + width, 0.01), np.arange(z0, z0 + height, 0.01))
+    return np.stack([xs.ravel(), np.zeros(xs.size), zs.ravel()], axis=1)
+
+
+def test_parts_filling_the_same_start_space_merge_and_neighbours_do_not() -> None:
+    """A lid nudged 4° was fitted as a slide, then pulled further as the hinge it is: two
+    'parts' that fill the same space at the start are one, and the hinge wins the vote. A
+    drawer right below it stays a part of its own."""
+    from embodied.agents.sfa import _Part
+    from embodied.perception.articulation import JointEstimate
+
+    def part(points: np.ndarray, *estimates: JointEstimate, now=(0.0, 0.03, 0.0)) -> _Part:
+        return _Part(rest_points=points, current_points=points + now,
+                     estimates=list(estimates), grasp=points[0], grasp_shift=np.zeros(3),
+                     touch=points[0], pull=np.array([0.0, 1.0, 0.0]), canonical=points)
+
+    hinge = lambda state: JointEstimate("revolute", np.array([1.0, 0.0, 0.0]),
+                                         np.array([0.0, -0.4, 0.8]), state, state_range=(0, state))
+    slide = JointEstimate("prismatic", np.array([0.0, 0.6, 0.8]), np.zeros(3), 0.03)
+    lid = _plate(0.0, 0.5, 0.4, 0.3)
+    nudged = part(lid, slide)                         # found first, as a slide
+    swung = part(lid[::2] + [0.0, 0.0, 0.005], hinge(0.3), hinge(0.2),   # the same lid, later,
+                 now=(0.0, 0.1, 0.25))                                 # now far from its nudge
+    drawer = part(_plate(0.0, 0.2, 0.4, 0.28), JointEstimate(
+        "prismatic", np.array([0.0, 1.0, 0.0]), np.array([0.2, 0.0, 0.3]), 0.1))
+    agent = SfaAgent(SfaConfig())
+    agent.reset({})
+    # where it is now and its joint tell them apart: only the space they filled at the start does not
+    assert not agent._same_part(nudged, swung.current_points, swung.joint)
+    agent.parts = [nudged, drawer, swung]
+    agent._merge_duplicates()
+    assert [len(p.estimates) for p in agent.parts] == [3, 1]
+    assert agent.parts[0].joint.type == "revolute" and agent.parts[1] is drawer

@@ -76,6 +76,8 @@ SWING_GUESSES_DEG = (10.0, 20.0, 35.0)
 SWING_VISIBLE_SHARE = 0.2
 #: a swing fit may carry the touched point at most this many pull distances.
 SWING_REACH = 1.5
+#: two parts whose start-pose points overlap by this share are one (``_share_start_space``).
+START_OVERLAP = 0.5
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -737,12 +739,23 @@ class SfaAgent(Agent):
             j = i + 1
             while j < len(self.parts):
                 later = self.parts[j]
-                if self._same_part(self.parts[i], later.current_points, later.joint):
+                if self._same_part(self.parts[i], later.current_points, later.joint) or \
+                        self._share_start_space(self.parts[i], later):
                     self.parts[i].estimates.extend(later.estimates)
                     del self.parts[j]
                 else:
                     j += 1
             i += 1
+
+    def _share_start_space(self, a: _Part, b: _Part) -> bool:
+        """Whether two parts fill the same space at the start: two rigid parts cannot, so they
+        are one part whose motions were fitted as different joints (a lid nudged by 4°
+        looks like a slide; pulled further, like the hinge it is)."""
+        small, large = sorted((a.canonical, b.canonical), key=len)
+        if len(small) == 0:
+            return False
+        near = cKDTree(large).query(small)[0] < self.config.cluster_radius
+        return bool(near.mean() >= START_OVERLAP)
 
     def finish(self) -> dict[str, Any]:
         self._merge_duplicates()
