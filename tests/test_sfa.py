@@ -4,10 +4,12 @@ an object without movable joints ends with "no articulation found"; the check_en
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 from gymnasium.utils.env_checker import check_env
 
 from embodied import registry
@@ -352,3 +354,34 @@ def test_parts_filling_the_same_start_space_merge_and_neighbours_do_not() -> Non
     agent._merge_duplicates()
     assert [len(p.estimates) for p in agent.parts] == [3, 1]
     assert agent.parts[0].joint.type == "revolute" and agent.parts[1] is drawer
+
+
+def test_a_part_first_recorded_far_from_its_start_is_found_along_its_joint() -> None:
+    """A pull swung a door 40° unseen (no fit), a later one found it: its recorded points lie
+    decimetres from where it started, but on the arc its hinge allows. At the end the agent
+    turns them about the estimated hinge until they cover the first cloud's moved points, and
+    takes those as the door's start."""
+    from embodied.agents.sfa import _Part
+    from embodied.perception.articulation import JointEstimate, joint_motion
+
+    door = _plate(0.0, 0.2, 0.4, 0.5)                     # hinge line: x = 0, y = 0, along z
+    carcass = _plate(-0.3, 0.0, 0.25, 0.8) + [0.0, -0.05, 0.0]
+    hinge = JointEstimate("revolute", np.array([0.0, 0.0, 1.0]), np.zeros(3), 0.35,
+                          state_range=(0.0, 0.35))
+
+    def turned(deg: float) -> np.ndarray:
+        R, t = joint_motion(replace(hinge, state=math.radians(deg)))
+        return door @ R.T + t
+
+    agent = SfaAgent(SfaConfig())
+    agent.reset({})
+    agent.first_cloud = np.concatenate([carcass, door])
+    agent.prev = np.concatenate([carcass, turned(60.0)])
+    recorded = turned(40.0)
+    agent.parts = [_Part(rest_points=recorded, current_points=turned(60.0), estimates=[hinge],
+                         grasp=recorded[-1], grasp_shift=np.zeros(3), touch=recorded[-1],
+                         pull=np.array([0.0, 1.0, 0.0]), canonical=recorded)]
+    agent._start_points()
+    start = agent.parts[0].rest_points
+    assert len(start) > 0.9 * len(door)
+    assert np.max(cKDTree(door).query(start)[0]) < 1e-9          # all of them door-start points

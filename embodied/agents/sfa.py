@@ -37,7 +37,7 @@ The agent reads ``points``, ``num_points``, ``depth``, ``intrinsics`` and ``extr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ SWING_VISIBLE_SHARE = 0.2
 SWING_REACH = 1.5
 #: two parts whose start-pose points overlap by this share are one (``_share_start_space``).
 START_OVERLAP = 0.5
+#: m: a stale part's point covers a moved start point this close (``_along_joint``).
+START_COVER = 0.02
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -718,12 +720,35 @@ class SfaAgent(Agent):
         moved = self.first_cloud[d > cfg.change_threshold]
         if len(moved) == 0:
             return
-        dist = np.stack([cKDTree(p.rest_points).query(moved)[0] for p in self.parts])
+        moved_tree = cKDTree(moved)
+        where = [self._along_joint(p, moved_tree) if i in stale else p.rest_points
+                 for i, p in enumerate(self.parts)]
+        dist = np.stack([cKDTree(w).query(moved)[0] for w in where])
         owner, nearest = np.argmin(dist, axis=0), dist.min(axis=0)
         for i in stale:
             pts = moved[(owner == i) & (nearest < START_RADIUS)]
             if len(pts) >= min(cfg.min_part_points, len(self.parts[i].rest_points)):
                 self.parts[i].rest_points = pts
+
+    def _along_joint(self, part: _Part, moved: cKDTree) -> np.ndarray:
+        """A stale part's points moved along its estimated joint to where they best cover the
+        first cloud's moved points. Why: a pull that swung a door too far to fit moved it
+        unseen; the door's start is then decimetres from where it was first recorded, but on
+        the circle (or line) its joint allows."""
+        joint = part.joint
+        pts = voxel_downsample(part.rest_points, 0.02)
+        if joint.type == "revolute":
+            steps = np.radians(np.arange(-120.0, 120.5, 2.0))
+        else:
+            steps = np.arange(-0.6, 0.6025, 0.01)
+        best, best_cover = 0.0, -1.0
+        for q in steps:
+            R, t = joint_motion(replace(joint, state=float(q), pitch=0.0))
+            cover = np.mean(moved.query(transform_points(R, t, pts))[0] < START_COVER)
+            if cover > best_cover + 1e-9 or (abs(cover - best_cover) <= 1e-9 and abs(q) < abs(best)):
+                best, best_cover = float(q), cover
+        R, t = joint_motion(replace(joint, state=best, pitch=0.0))
+        return transform_points(R, t, part.rest_points)
 
     def _merge_duplicates(self) -> None:
         """Fold a part that was found twice into its first finding.
