@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from embodied.perception.articulation import transform_points
 from embodied.perception.pointcloud import (clusters, dominant_normal, facing_cameras, icp,
-                                            in_free_space, normals_and_offsets, voxel_downsample)
+                                            in_free_space, normals_and_offsets, one_sidedness,
+                                            voxel_downsample)
 
 # a camera at the origin looking along world +x (OpenCV axes: camera z = world x, camera x =
 # world -y, camera y = world -z), f = 100 px, 160 x 120
@@ -84,3 +86,17 @@ def test_icp_recovers_a_turn_and_ignores_what_faces_away() -> None:
     moved_err = np.linalg.norm(transform_points(R_fit, t_fit, src[:900]) - dst, axis=1)
     assert np.median(moved_err) < 0.005
     assert visible[:900].all() and not visible[900:].any()
+
+
+def test_one_sidedness_is_zero_inside_a_face_and_grows_at_its_edge_and_corner() -> None:
+    """Unit directions to neighbours spread evenly over a disc average to 0, over a half disc
+    to 2/pi (an edge), over a quarter disc to 2*sqrt(2)/pi (a corner)."""
+    xs, ys = np.meshgrid(np.arange(0.0, 0.5001, 0.002), np.arange(0.0, 0.5001, 0.002))
+    plate = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1)
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, 0.8, -0.6], [0.0, 0.6, 0.8]])   # any plane will do
+    queries = np.array([[0.25, 0.25, 0.01], [0.25, 0.0, 0.0], [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]])
+    side = one_sidedness(queries @ tilt.T, plate @ tilt.T, radius=0.08)
+    assert side[0] == pytest.approx(0.0, abs=0.01)          # a handle 1 cm proud of its door
+    assert side[1] == pytest.approx(2 / np.pi, abs=0.02)
+    assert side[2] == pytest.approx(2 * np.sqrt(2) / np.pi, abs=0.02)
+    assert side[3] == 1.0                                    # nothing near

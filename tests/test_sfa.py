@@ -385,3 +385,21 @@ def test_a_part_first_recorded_far_from_its_start_is_found_along_its_joint() -> 
     start = agent.parts[0].rest_points
     assert len(start) > 0.9 * len(door)
     assert np.max(cKDTree(door).query(start)[0]) < 1e-9          # all of them door-start points
+
+
+def test_handles_inside_a_face_come_before_proud_corners() -> None:
+    """A test-split cabinet whose top overhangs its front: the overhang's corners stand proud
+    like handles (the largest proud clusters), but only the doors' handles sit inside a face,
+    so they are proposed first."""
+    from embodied.agents.sfa_scorer import first_candidates
+
+    env = ArticulationEnv(ArticulationConfig(split="test"))
+    obs, cloud, cameras, cands = first_candidates(env, SfaAgent(SfaConfig()),
+                                                  art.split_episodes("test", 61)[60])
+    seg = np.asarray(obs["segmentation"])
+    labels = np.concatenate([s[s >= 0] for s in seg])[:len(cloud)]
+    link = np.where((labels & ((1 << 24) - 1)) == env.body, (labels >> 24) - 1, -1)
+    on_part = np.isin(link[cands.index[cands.handle]], env.movable)
+    env.close()
+    assert on_part.sum() >= 2 and not on_part.all()          # real handles and proud corners
+    assert on_part[:2].all(), on_part

@@ -51,7 +51,8 @@ from embodied.perception.articulated_model import ArticulatedModel, PartModel, e
 from embodied.perception.articulation import (JointEstimate, aggregate_joint, estimate_joint,
                                               joint_motion, ransac_rigid, transform_points)
 from embodied.perception.pointcloud import (clusters, dominant_normal, facing_cameras, icp,
-                                            in_free_space, normals_and_offsets, voxel_downsample)
+                                            in_free_space, normals_and_offsets, one_sidedness,
+                                            voxel_downsample)
 
 NO_ARTICULATION = "no articulation found"
 #: m: changed clusters this close to the touched point seed the moving part.
@@ -80,6 +81,8 @@ SWING_REACH = 1.5
 START_OVERLAP = 0.5
 #: m: a stale part's point covers a moved start point this close (``_along_joint``).
 START_COVER = 0.02
+#: m: the face around a handle candidate that tells a handle from a proud corner.
+HANDLE_SURROUND = 0.08
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -377,6 +380,13 @@ class SfaAgent(Agent):
             handles = [int(g[np.argmax(offsets[g])]) for g in groups]
             support = [len(g) for g in groups]
         face = np.flatnonzero(facing & (np.abs(offsets) < 0.004))
+        if len(handles) > 1:
+            # a handle sits inside its face; a proud corner of the outline (a cabinet top's
+            # overhang) has face on one side only: handles most surrounded first
+            side = one_sidedness(cloud[handles], cloud[face], HANDLE_SURROUND)
+            order = np.argsort(side, kind="stable")
+            handles = [handles[k] for k in order]
+            support = [support[k] for k in order]
         faces: list[int] = []
         if len(face):
             keys = np.floor(cloud[face] / cfg.face_grid).astype(np.int64)

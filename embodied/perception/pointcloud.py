@@ -18,7 +18,7 @@ from embodied.perception.articulation import rigid_transform, transform_points
 VISIBLE_COS = 0.1
 
 __all__ = ["normals_and_offsets", "dominant_normal", "clusters", "facing_cameras", "in_free_space",
-           "voxel_downsample", "icp"]
+           "voxel_downsample", "one_sidedness", "icp"]
 
 
 def normals_and_offsets(points: np.ndarray, cameras: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +104,33 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
         return points
     _, first = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_index=True)
     return points[np.sort(first)]
+
+
+def one_sidedness(points: np.ndarray, surface: np.ndarray, radius: float) -> np.ndarray:
+    """Per point: how much the surface points within ``radius`` lie to one side of it, seen
+    across the surface (0: all around, as round a handle on a door; 1: all on one side, as at
+    a corner of the outline). Why: a cabinet top's overhanging corner stands proud of its
+    neighbours just like a handle, but a handle sits inside its face. Points with no surface
+    point near score 1."""
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    surface = np.asarray(surface, dtype=float).reshape(-1, 3)
+    out = np.ones(len(points))
+    if len(surface) < 3:
+        return out
+    tree = cKDTree(surface)
+    for i, (p, near) in enumerate(zip(points, tree.query_ball_point(points, radius))):
+        if len(near) < 3:
+            continue
+        nb = surface[near]
+        centred = nb - nb.mean(axis=0)
+        normal = np.linalg.svd(centred, full_matrices=False)[2][-1]     # the neighbours' plane
+        v = nb - p
+        v -= np.outer(v @ normal, normal)
+        length = np.linalg.norm(v, axis=1)
+        v = v[length > 1e-9] / length[length > 1e-9, None]
+        if len(v):
+            out[i] = float(np.linalg.norm(v.mean(axis=0)))
+    return out
 
 
 def facing_cameras(points: np.ndarray, normals: np.ndarray, cameras: np.ndarray,
