@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
 from gymnasium.utils.env_checker import check_env
 
 from embodied import registry
@@ -403,3 +404,33 @@ def test_handles_inside_a_face_come_before_proud_corners() -> None:
     env.close()
     assert on_part.sum() >= 2 and not on_part.all()          # real handles and proud corners
     assert on_part[:2].all(), on_part
+
+
+def test_a_turn_about_a_far_line_is_a_slide_and_about_an_edge_a_hinge() -> None:
+    """A drawer front pushed 12 cm in, fitted with a 2.5° turn about a line 3 m away, is a
+    slide along its motion; the same plate turned 10° about its own edge is a hinge there."""
+    from embodied.agents.sfa import FAR_HINGE, joint_from_motion
+    from embodied.perception.articulation import transform_points
+
+    front = _plate(0.0, 0.2, 0.4, 0.2)                            # x 0..0.4, y = 0, z 0.2..0.4
+    centre = front.mean(axis=0)
+    z = np.array([0.0, 0.0, 1.0])
+
+    def turn(deg: float, pivot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        R = Rotation.from_rotvec(z * math.radians(deg)).as_matrix()
+        return R, pivot - R @ pivot
+
+    # about a vertical line 3 m to the side: the front moves ~13 cm along -y
+    R, t = turn(2.5, centre + [3.0, 0.0, 0.0])
+    slide = joint_from_motion(R, t, front, centre)
+    shift = transform_points(R, t, centre[None])[0] - centre
+    assert slide.type == "prismatic"
+    assert np.allclose(slide.axis, shift / np.linalg.norm(shift))
+    assert slide.state == pytest.approx(np.linalg.norm(shift))
+    R, t = turn(10.0, np.array([0.0, 0.0, 0.3]))                  # its left edge
+    hinge = joint_from_motion(R, t, front, centre)
+    assert hinge.type == "revolute" and abs(hinge.axis @ z) == pytest.approx(1.0)
+    assert np.linalg.norm(hinge.origin[:2]) < 1e-6
+    # the same far turn on a part that reaches within FAR_HINGE of the line stays a hinge
+    R, t = turn(2.5, centre + [0.9 * FAR_HINGE + 0.2, 0.0, 0.0])
+    assert joint_from_motion(R, t, front, centre).type == "revolute"

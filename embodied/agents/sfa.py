@@ -83,6 +83,8 @@ START_OVERLAP = 0.5
 START_COVER = 0.02
 #: m: the face around a handle candidate that tells a handle from a proud corner.
 HANDLE_SURROUND = 0.08
+#: m: a fitted hinge line farther than this from every point of its part is taken for a slide.
+FAR_HINGE = 1.0
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -167,6 +169,25 @@ class _Part:
 def valid_cloud(obs: dict[str, Any]) -> np.ndarray:
     n = int(np.asarray(obs["num_points"]).reshape(-1)[0])
     return np.asarray(obs["points"][:n], dtype=float)
+
+
+def joint_from_motion(R: np.ndarray, t: np.ndarray, points: np.ndarray,
+                      reference: np.ndarray) -> JointEstimate:
+    """The joint one fitted motion of a part's ``points`` stands for (``estimate_joint``), but a
+    turn about a line farther than ``FAR_HINGE`` from every point of the part is a slide.
+
+    Why: a hinge is attached to its part. A drawer pushed in hides its tray, and the fit to
+    what stays in view can pick up a noise rotation of 2-4° about a line metres away; over
+    the part that motion is a translation, and it is kept as one.
+    """
+    est = estimate_joint(R, t, reference=reference)
+    if est.type == "revolute":
+        axis = np.asarray(est.axis, dtype=float)
+        rel = np.asarray(points, dtype=float) - np.asarray(est.origin, dtype=float)
+        rel -= np.outer(rel @ axis, axis)
+        if float(np.linalg.norm(rel, axis=1).min()) > FAR_HINGE:
+            est = estimate_joint(R, t, reference=reference, min_angle_deg=180.0)
+    return est
 
 
 def lift_direction(direction: np.ndarray) -> np.ndarray | None:
@@ -528,7 +549,7 @@ class SfaAgent(Agent):
             src_ref = src[inliers]
         else:
             src_ref = before[seed[inliers]]
-        est = estimate_joint(R, t, reference=src_ref.mean(axis=0))
+        est = joint_from_motion(R, t, src, reference=src_ref.mean(axis=0))
         if est.type == "prismatic":
             est = self._square_slide(est, src, after, fit_threshold)
         est.support = float(len(src_ref))
