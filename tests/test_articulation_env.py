@@ -97,6 +97,31 @@ def test_pulling_a_drawer_moves_its_joint_by_the_pull(env: ArticulationEnv, cabi
     assert info["metrics"] == {"interactions": 1, "moved": 1, "exploded": 0}
 
 
+def test_the_gripper_shift_is_how_far_the_held_point_went(env: ArticulationEnv,
+                                                         cabinet_episode) -> None:
+    """Proprioception: a drawer pulled 10 cm along its axis carried the gripper 10 cm along it;
+    a pull on the fixed carcass, or into empty space, carried it nowhere."""
+    obs, _ = env.reset(options={"episode": cabinet_episode})
+    assert np.all(obs["gripper_shift"] == 0.0)
+    joint = next(j for j in env.object_spec.joints
+                 if j.type == "prismatic" and j.state < j.upper - 0.12)
+    point, _ = handle_point(env, joint)
+    axis = np.asarray(next(g for g in env.ground_truth() if g["joint"] == joint.name)["axis"])
+    before = env.joint_states()[joint.name]
+    obs, *_, info = env.step({"point": point.astype(np.float32),
+                              "direction": axis.astype(np.float32),
+                              "distance": np.array([0.1], np.float32)})
+    assert env.observation_space.contains(obs)
+    shift = obs["gripper_shift"].astype(float)
+    assert shift @ axis == pytest.approx(info["joint_states"][joint.name] - before, abs=0.005)
+    assert np.linalg.norm(shift - (shift @ axis) * axis) < 0.005
+    lo, hi = env._object_aabb()
+    obs, *_, info = env.step({"point": (hi + 0.5).astype(np.float32),
+                              "direction": np.array([1, 0, 0], np.float32),
+                              "distance": np.array([0.1], np.float32)})
+    assert info["link"] is None and np.all(obs["gripper_shift"] == 0.0)
+
+
 def test_pulling_a_door_handle_opens_it(env: ArticulationEnv, cabinet_episode) -> None:
     env.reset(options={"episode": cabinet_episode})
     joint = next(j for j in env.object_spec.joints

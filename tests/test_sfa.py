@@ -434,3 +434,38 @@ def test_a_turn_about_a_far_line_is_a_slide_and_about_an_edge_a_hinge() -> None:
     # the same far turn on a part that reaches within FAR_HINGE of the line stays a hinge
     R, t = turn(2.5, centre + [0.9 * FAR_HINGE + 0.2, 0.0, 0.0])
     assert joint_from_motion(R, t, front, centre).type == "revolute"
+
+
+def test_a_pull_whose_gripper_moved_unseen_is_made_again_from_where_the_grip_ended() -> None:
+    """The env's gripper_shift says the held point went 5 cm, but the cloud shows no change
+    (the part's surface slid along itself): the agent pulls once more, the same way, from where
+    the grip ended. Once only; and not at all when the gripper stayed put."""
+    front = _plate(0.0, 0.2, 0.4, 0.3)
+    cloud = np.concatenate([front, front + [0.0, -0.01, 0.0]])
+    pad = np.zeros((len(cloud) + 10, 3), np.float32)
+    pad[:len(cloud)] = cloud
+    camera = np.eye(4)
+    camera[:3, 3] = [0.2, 2.0, 0.35]
+
+    def obs(shift: list[float]) -> dict:
+        return {"rgb": np.zeros((1, 4, 4, 3), np.uint8), "depth": np.full((1, 4, 4), 5.0, np.float32),
+                "intrinsics": np.eye(3, dtype=np.float32)[None], "extrinsics": camera[None],
+                "points": pad, "num_points": np.array([len(cloud)]),
+                "gripper_shift": np.array(shift, np.float32)}
+
+    point, direction = front[40], np.array([0.0, 1.0, 0.0])
+    agent = SfaAgent(SfaConfig(max_interactions=5))
+    agent.reset({})
+    agent.act(obs([0.0, 0.0, 0.0]))
+    agent.pending = (point, direction, 0.12)
+    action = agent.act(obs([0.0, 0.05, 0.0]))                # moved, but nothing changed in view
+    assert agent.log[-1]["repeat"] and "changed points" in agent.log[-1]["why"]
+    np.testing.assert_allclose(action["point"], point + [0.0, 0.05, 0.0], atol=1e-6)
+    np.testing.assert_allclose(action["direction"], direction)
+    agent.pending = (point + [0.0, 0.05, 0.0], direction, 0.12)
+    action = agent.act(obs([0.0, 0.04, 0.0]))                # again unseen: not a third time
+    assert "repeat" not in agent.log[-1]
+    assert agent.repeat is None
+    agent.pending = (front[100], direction, 0.12)
+    agent.act(obs([0.0, 0.004, 0.0]))                        # the gripper stayed put
+    assert "repeat" not in agent.log[-1] and agent.repeat is None

@@ -85,6 +85,8 @@ START_COVER = 0.02
 HANDLE_SURROUND = 0.08
 #: m: a fitted hinge line farther than this from every point of its part is taken for a slide.
 FAR_HINGE = 1.0
+#: a gripper that moved while fewer points than this changed in view moved something unseen.
+UNSEEN_CHANGE = 500
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -256,6 +258,9 @@ class SfaAgent(Agent):
         self.first_cloud: np.ndarray | None = None
         self.prev: np.ndarray | None = None
         self.pending: tuple[np.ndarray, np.ndarray, float] | None = None
+        #: a pull to make again from where its grip ended (see ``observe_effect``)
+        self.repeat: tuple[np.ndarray, np.ndarray] | None = None
+        self.repeated: list[np.ndarray] = []
         self.interactions = 0
         self.fruitless = 0            # interactions in a row that moved no new part
         self.log: list[dict[str, Any]] = []
@@ -270,7 +275,9 @@ class SfaAgent(Agent):
         if self.first_cloud is None:
             self.first_cloud = cloud
         if self.pending is not None and self.prev is not None:
-            self.observe_effect(self.prev, cloud, *self.pending)
+            gripper = obs.get("gripper_shift")
+            self.observe_effect(self.prev, cloud, *self.pending,
+                                gripper=None if gripper is None else np.asarray(gripper, float))
         self.pending = None
         self.prev = cloud
         self.prev_view = (np.asarray(obs["depth"]), np.asarray(obs["intrinsics"], dtype=float),
@@ -280,8 +287,9 @@ class SfaAgent(Agent):
         patient = cfg_patience is None or self.fruitless < cfg_patience
         candidate = None
         if self.interactions < self.budget and patient:
-            candidate = self.refinement(small_only=True) or self.propose(cloud, cameras) \
-                or self.refinement(small_only=False)
+            candidate, self.repeat = self.repeat, None
+            candidate = candidate or self.refinement(small_only=True) \
+                or self.propose(cloud, cameras) or self.refinement(small_only=False)
         if candidate is None:
             return self.finish()
         point, direction = candidate
@@ -476,13 +484,31 @@ class SfaAgent(Agent):
 
     # -------------------------------------------------------------------------- 3-5. observe
     def observe_effect(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
-                       direction: np.ndarray, distance: float) -> None:
-        """Segment what the last pull moved, fit its rigid motion and joint; remember the part."""
+                       direction: np.ndarray, distance: float,
+                       gripper: np.ndarray | None = None) -> None:
+        """Segment what the last pull moved, fit its rigid motion and joint; remember the part.
+
+        ``gripper``: how far the held point went (the env's ``gripper_shift``, proprioception),
+        when the env reports it. When the gripper moved but no motion could be fitted (too few
+        points changed near the touch, a part swung edge-on), something moved there unseen: the
+        same pull is made once more from where the grip ended, instead of the spot being
+        written off. (Seeding the fit with it instead of the commanded pull was tried: better
+        median axis positions, but a few far-off fits on val.)
+        """
         entry: dict[str, Any] = {"point": point.tolist(), "moved": False}
         self.log.append(entry)
         parts_before = len(self.parts)
         self._segment_and_fit(before, after, point, direction, distance, entry)
         self.fruitless = 0 if len(self.parts) > parts_before else self.fruitless + 1
+        held = gripper is not None and np.linalg.norm(gripper) > self.config.change_threshold
+        # much changed away from the touch: the pull visibly moved something, only not there
+        unseen = entry.get("changed", 0) < UNSEEN_CHANGE
+        if held and unseen and not entry["moved"] and \
+                not any(np.linalg.norm(point - q) < self.config.skip_radius for q in self.repeated):
+            again = point + gripper
+            self.repeat = (again, direction)
+            self.repeated.append(again)
+            entry["repeat"] = True
 
     def _segment_and_fit(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
                          direction: np.ndarray, distance: float, entry: dict[str, Any]) -> None:
@@ -507,6 +533,7 @@ class SfaAgent(Agent):
         # such points neither seed nor make a part (they still serve as the "after" targets)
         steady = facing_cameras(before, normals, self.cameras, GRAZING_COS)
         changed = np.flatnonzero((d_before > cfg.change_threshold) & steady)
+        entry["changed"] = int(len(changed))
         if len(changed) < min_points:
             entry["why"] = f"{len(changed)} changed points"
             self.tried.append(point)

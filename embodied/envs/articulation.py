@@ -26,6 +26,9 @@ Conventions:
   space cannot contain NaN, so NaN padding would break the Gymnasium contract and `check_env`.)
 - `segmentation` is pybullet's `body + ((link + 1) << 24)` (link -1 = the fixed base), -1 for
   background. It is ground truth, for scoring and debugging only: an SfA agent must not read it.
+- `gripper_shift` (3,) is proprioception: how far (world vector, m) the grasped point travelled
+  while it was held, i.e. the gripper's own displacement at release, as a robot arm measures it.
+  Zero after reset, after "done", and when the pull grabbed nothing or the fixed base.
 - Joints are free: pybullet's default velocity motors (which lock joints) are replaced by a
   velocity motor with target 0 and force `joint_friction`, i.e. a small Coulomb-like friction,
   so parts stay where they are pushed; the URDF's joint damping damps them further.
@@ -191,6 +194,7 @@ class ArticulationEnv(gym.Env):
             "points": spaces.Box(-big, big, (self.max_points, 3), np.float32),
             "num_points": spaces.Box(0, self.max_points, (1,), np.int64),
             "segmentation": spaces.Box(-1, np.iinfo(np.int32).max, (k, h, w), np.int32),
+            "gripper_shift": spaces.Box(-2 * MAX_DISTANCE, 2 * MAX_DISTANCE, (3,), np.float32),
         })
         self.action_space = spaces.Dict({
             "point": spaces.Box(-POINT_LIMIT, POINT_LIMIT, (3,), np.float32),
@@ -410,7 +414,7 @@ class ArticulationEnv(gym.Env):
         self.done = truncated
         info["joint_states"] = self.joint_states()
         info["metrics"] = self._metrics()
-        return self._observe(), 0.0, False, truncated, info
+        return self._observe(info.get("gripper_shift")), 0.0, False, truncated, info
 
     def render(self) -> np.ndarray | None:
         """Camera 0, upscaled, with the last interaction drawn (green arrow: it moved a part)."""
@@ -526,6 +530,10 @@ class ArticulationEnv(gym.Env):
                 p.changeConstraint(cid, pivot.tolist(), maxForce=self.config.max_force,
                                    physicsClientId=c)
             elif k == push + hold:
+                held = p.getLinkState(self.body, link, computeForwardKinematics=True,
+                                      physicsClientId=c)
+                end = (_pose_matrix(held[0], held[1], p) @ np.r_[local, 1.0])[:3]
+                info["gripper_shift"] = end - point
                 p.removeConstraint(cid, physicsClientId=c)
                 cid = None
             p.stepSimulation(physicsClientId=c)
@@ -536,6 +544,7 @@ class ArticulationEnv(gym.Env):
             p.removeConstraint(cid, physicsClientId=c)
         exploded = exploded or self._exploded(start)
         if exploded:
+            info.pop("gripper_shift", None)
             p.restoreState(saved, physicsClientId=c)
             info["physics_exploded"] = True
             info["reason"] = "physics exploded; state before the interaction restored"
@@ -546,7 +555,7 @@ class ArticulationEnv(gym.Env):
         return info
 
     # ----------------------------------------------------------------------------- observation
-    def _observe(self) -> dict[str, Any]:
+    def _observe(self, gripper_shift: np.ndarray | None = None) -> dict[str, Any]:
         p, c, cfg = self._p, self.client, self.config
         k, h, w = cfg.cameras, cfg.height, cfg.width
         rgb = np.zeros((k, h, w, 3), np.uint8)
@@ -578,7 +587,9 @@ class ArticulationEnv(gym.Env):
         self._last_depth = depth
         return {"rgb": rgb, "depth": depth, "intrinsics": self.intrinsics.copy(),
                 "extrinsics": self.extrinsics.copy(), "points": points,
-                "num_points": np.array([len(cloud)], np.int64), "segmentation": seg}
+                "num_points": np.array([len(cloud)], np.int64), "segmentation": seg,
+                "gripper_shift": np.clip(np.zeros(3) if gripper_shift is None else gripper_shift,
+                                         -2 * MAX_DISTANCE, 2 * MAX_DISTANCE).astype(np.float32)}
 
     # ----------------------------------------------------------------------------- ground truth
     def joint_states(self) -> dict[str, float]:
