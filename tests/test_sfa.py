@@ -397,9 +397,7 @@ def test_handles_inside_a_face_come_before_proud_corners() -> None:
     env = ArticulationEnv(ArticulationConfig(split="test"))
     obs, cloud, cameras, cands = first_candidates(env, SfaAgent(SfaConfig()),
                                                   art.split_episodes("test", 61)[60])
-    seg = np.asarray(obs["segmentation"])
-    labels = np.concatenate([s[s >= 0] for s in seg])[:len(cloud)]
-    link = np.where((labels & ((1 << 24) - 1)) == env.body, (labels >> 24) - 1, -1)
+    link = env.point_links(obs)
     on_part = np.isin(link[cands.index[cands.handle]], env.movable)
     env.close()
     assert on_part.sum() >= 2 and not on_part.all()          # real handles and proud corners

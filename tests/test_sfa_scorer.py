@@ -65,8 +65,6 @@ def test_shipped_weights_rank_a_movable_part_among_the_first_faces(env, view) ->
     scores = InteractionScorer.load().score(cloud, cameras, cands)
     assert scores.shape == (len(cands.index),) and np.all(np.isfinite(scores))
     # ground truth, for this check only: the link each cloud row shows (-1: the fixed base)
-    seg = np.asarray(obs["segmentation"])
-    labels = np.concatenate([s[s >= 0] for s in seg])[:len(cloud)]
-    link = np.where((labels & ((1 << 24) - 1)) == env.body, (labels >> 24) - 1, -1)
+    link = env.point_links(obs)
     faces = cands.index[~cands.handle]
     assert np.any(np.isin(link[faces[:3]], env.movable)), link[faces]

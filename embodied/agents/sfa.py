@@ -409,10 +409,11 @@ class SfaAgent(Agent):
             handles = [int(g[np.argmax(offsets[g])]) for g in groups]
             support = [len(g) for g in groups]
         face = np.flatnonzero(facing & (np.abs(offsets) < 0.004))
+        flat = cKDTree(cloud[face]) if len(face) else None
         if len(handles) > 1:
             # a handle sits inside its face; a proud corner of the outline (a cabinet top's
             # overhang) has face on one side only: handles most surrounded first
-            side = one_sidedness(cloud[handles], cloud[face], HANDLE_SURROUND)
+            side = one_sidedness(cloud[handles], cloud[face], HANDLE_SURROUND, tree=flat)
             order = np.argsort(side, kind="stable")
             handles = [handles[k] for k in order]
             support = [support[k] for k in order]
@@ -433,8 +434,7 @@ class SfaAgent(Agent):
         index = np.array(handles + faces, dtype=np.int64)
         # pull along the normal of the surrounding face, not of a handle's few points
         direction = normals[index].copy() if len(index) else np.zeros((0, 3))
-        if len(face) and len(index):
-            flat = cKDTree(cloud[face])
+        if flat is not None and len(index):
             for k, i in enumerate(index):
                 near = flat.query_ball_point(cloud[i], 2 * cfg.skip_radius)
                 if len(near) >= 5:

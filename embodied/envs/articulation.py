@@ -639,20 +639,22 @@ class ArticulationEnv(gym.Env):
         cam = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
         return E[:3, :3] @ cam + E[:3, 3]
 
-    def part_points(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Ground-truth part segmentation of an observation's fused cloud: link name -> (N, 3).
-
-        Only movable links; the points are the rows of ``obs["points"]`` whose pixel shows that
-        link (points are fused camera by camera from the valid pixels in row-major order, and a
-        pixel is valid exactly when its segmentation is >= 0). For scoring only.
-        """
+    def point_links(self, obs: dict[str, Any]) -> np.ndarray:
+        """Ground truth per valid row of ``obs["points"]``: the object's link index it shows
+        (-1: the fixed base; -2: anything else). Rows are fused camera by camera from the valid
+        pixels in row-major order, and a pixel is valid exactly when its segmentation is >= 0.
+        For scoring and tests only."""
         seg = np.asarray(obs["segmentation"])
         labels = np.concatenate([s[s >= 0] for s in seg]) if len(seg) else np.zeros(0, np.int64)
-        n = int(obs["num_points"][0])
-        points, labels = np.asarray(obs["points"][:n], dtype=float), labels[:n]
-        body = labels & ((1 << 24) - 1)
-        link = (labels >> 24) - 1
-        return {self.link_names[j]: points[(body == self.body) & (link == j)] for j in self.movable}
+        labels = labels[:int(obs["num_points"][0])].astype(np.int64)
+        return np.where((labels & ((1 << 24) - 1)) == self.body, (labels >> 24) - 1, -2)
+
+    def part_points(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Ground-truth part segmentation of an observation's fused cloud: link name -> (N, 3),
+        movable links only (see ``point_links``). For scoring only."""
+        link = self.point_links(obs)
+        points = np.asarray(obs["points"][:len(link)], dtype=float)
+        return {self.link_names[j]: points[link == j] for j in self.movable}
 
     def _metrics(self) -> dict[str, int]:
         return {"interactions": self.interactions, "moved": self.moved_count,

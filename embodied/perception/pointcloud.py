@@ -106,18 +106,19 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return points[np.sort(first)]
 
 
-def one_sidedness(points: np.ndarray, surface: np.ndarray, radius: float) -> np.ndarray:
+def one_sidedness(points: np.ndarray, surface: np.ndarray, radius: float,
+                  tree: cKDTree | None = None) -> np.ndarray:
     """Per point: how much the surface points within ``radius`` lie to one side of it, seen
     across the surface (0: all around, as round a handle on a door; 1: all on one side, as at
     a corner of the outline). Why: a cabinet top's overhanging corner stands proud of its
     neighbours just like a handle, but a handle sits inside its face. Points with no surface
-    point near score 1."""
+    point near score 1. ``tree``: a cKDTree of ``surface`` the caller already has."""
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     surface = np.asarray(surface, dtype=float).reshape(-1, 3)
     out = np.ones(len(points))
     if len(surface) < 3:
         return out
-    tree = cKDTree(surface)
+    tree = cKDTree(surface) if tree is None else tree
     for i, (p, near) in enumerate(zip(points, tree.query_ball_point(points, radius))):
         if len(near) < 3:
             continue
