@@ -1,7 +1,7 @@
 """Installable package `embodied` with the `embodied` console script.
 
-Lower bounds are the versions tested on Debian 12 / Python 3.11 (see ../shared/SETUP_FACTS.md).
-torch/torchvision are pinned by the Makefile (2.14.1 / 0.29.1) because those lie on local disk.
+Lower bounds only; the versions the tests ran with (Debian 12, Python 3.11) are in docs/setup.md.
+torch/torchvision are pinned by scripts/setup.sh (2.14.1 / 0.29.1) because those lie on local disk.
 """
 from setuptools import find_packages, setup
 
@@ -16,6 +16,7 @@ setup(
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",
+        "shapely>=2.0",         # exact shortest paths (SPL's l) over polygonal free space
         "gymnasium>=1.0",
         "pybullet>=3.2.6",
         "pyyaml>=6.0",

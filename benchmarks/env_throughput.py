@@ -17,8 +17,10 @@ import numpy as np
 
 from embodied.envs import objectnav_episodes as eps
 from embodied.envs.objectnav import ObjectNavConfig, ObjectNavEnv
+from embodied.interfaces import DiscreteNavigationAction as A
 
-ACTIONS = np.array([0, 0, 0, 0, 0, 0, 1, 2, 3, 4])  # Stop excluded: episodes keep going
+# 60% MoveAhead, then each turn and look once; Stop excluded: episodes keep going
+ACTIONS = np.array([A.MOVE_AHEAD] * 6 + [A.ROTATE_LEFT, A.ROTATE_RIGHT, A.LOOK_UP, A.LOOK_DOWN])
 
 
 def steps_per_second(width: int, height: int, renderer: str, mode: str, steps: int) -> tuple[float, str]:

@@ -57,11 +57,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from embodied.results import print_summary, read_records, read_summary, summarize
 
     run_dir = Path(args.run_dir)
-    if (run_dir / "summary.json").is_file():
-        summary, note = read_summary(run_dir / "summary.json"), ""
-    elif (run_dir / "episodes.jsonl").is_file():
-        summary, note = summarize(read_records(run_dir / "episodes.jsonl")), " (unfinished: from episodes.jsonl)"
-    else:
+    summary_path, log_path = run_dir / "summary.json", run_dir / "episodes.jsonl"
+    summary, note = None, ""
+    if summary_path.is_file():
+        try:
+            summary = read_summary(summary_path)
+        except (OSError, ValueError) as exc:
+            # summary.json is derived from episodes.jsonl: a broken one is rebuilt, not fatal
+            if not log_path.is_file():
+                raise ConfigError(f"RUN_DIR: {exc}, and there is no {log_path} to rebuild it from; "
+                                  "expected the summary.json that `embodied run` writes") from None
+            print(f"warning: {exc}; the table is rebuilt from {log_path}", file=sys.stderr)
+            note = " (rebuilt from episodes.jsonl: summary.json is unreadable)"
+    if summary is None and log_path.is_file():
+        try:
+            summary = summarize(read_records(log_path))
+        except OSError as exc:
+            raise ConfigError(f"RUN_DIR: cannot read {log_path} ({exc.strerror or exc}); expected the "
+                              "episodes.jsonl that `embodied run` writes") from None
+        note = note or " (unfinished: from episodes.jsonl)"
+    if summary is None:
         raise ConfigError(f"RUN_DIR: {str(run_dir)!r} has no summary.json or episodes.jsonl; expected the "
                           "run.output folder of an `embodied run`")
     print_summary(summary, title=f"{run_dir}: {summary.get('episodes', 0)} episodes, "

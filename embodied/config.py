@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import enum
 import os
+import re
 import tempfile
 import types
 import typing
@@ -87,6 +88,11 @@ class LocalizerConfig:
     id: str
 
 
+#: The torch devices `run.device` may name (torch's own spelling; no "auto": a run says where it runs).
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:[0-9]+)?")
+DEVICE_CHOICES = "cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+
+
 @dataclass
 class RunConfig:
     """How an experiment runs; none of these change the episodes or (except retries) the metrics.
@@ -94,6 +100,9 @@ class RunConfig:
     `imports` lists extra Python modules to import before the config is validated, in the CLI and in
     every worker process: the way to register envs/agents that live outside `embodied` (plugins,
     test fixtures). `retries` is how many times a crashing episode is retried with a fresh env+agent.
+    `device` is the torch device agents put their networks on: `cpu`, `cuda`, `cuda:N` or `mps`.
+    Only its spelling is checked here (a config is data and may be written on a machine without the
+    device); whether this machine has it is checked when a run starts (`runner.check_device`).
     """
 
     workers: int = 1
@@ -110,6 +119,8 @@ class RunConfig:
             raise ConfigError(f"expected an integer >= 1, got {self.workers}", key="workers")
         if self.retries < 0:
             raise ConfigError(f"expected an integer >= 0, got {self.retries}", key="retries")
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise ConfigError(f"expected {DEVICE_CHOICES}, got {self.device!r}", key="device")
 
 
 @dataclass
@@ -232,6 +243,19 @@ def _suggest(word: Any, choices: Iterable[str]) -> str:
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def _unknown(head: str, word: Any, choices: Iterable[str], listing: str) -> str:
+    """`head`, the closest names (if any) and `listing` as one line that reads as sentences.
+
+    Why a helper: the listing follows either a question ("...; did you mean 'episodes'? Valid keys
+    ...") or the head itself ("...: unknown key; valid keys ..."); gluing them without a separator
+    ran two sentences together.
+    """
+    hint = _suggest(word, choices)
+    if hint:
+        return f"{head}{hint} {listing[:1].upper()}{listing[1:]}"
+    return f"{head}; {listing}"
+
+
 class _Ctx:
     """Validation state threaded through the recursion: where ids were switched by overrides."""
 
@@ -349,8 +373,8 @@ def _dispatch(base: type, raw: Mapping, path: str, default: Any) -> tuple[type, 
                           f"({registry.describe_ids(kind)})")
     entry = registry.find(kind, ident)
     if entry is None:
-        raise ConfigError(f"{id_path}: unknown {kind} id {ident!r}{_suggest(ident, registry.ids(kind))} "
-                          f"registered {kind}s: {registry.describe_ids(kind)}")
+        raise ConfigError(_unknown(f"{id_path}: unknown {kind} id {ident!r}", ident, registry.ids(kind),
+                                   f"registered {kind}s: {registry.describe_ids(kind)}"))
     cls = entry.config_cls
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(f"{id_path}: {kind} {ident!r} is registered with config class "
@@ -388,8 +412,8 @@ def _build(cls: type, raw: Any, path: str, ctx: _Ctx, default: Any = _MISSING) -
         where = _join(path, str(key))
         what = f"{cls.__name__}" + (f" ({cls.registry_kind} {raw.get('id')!r})"
                                     if getattr(cls, "registry_kind", None) and "id" in raw else "")
-        raise ConfigError(f"{where}: unknown key{_suggest(key, init_fields)} valid keys for {what}: "
-                          f"{', '.join(init_fields)}")
+        raise ConfigError(_unknown(f"{where}: unknown key", key, init_fields,
+                                   f"valid keys for {what}: {', '.join(init_fields)}"))
     kwargs: dict[str, Any] = {}
     for name, f in init_fields.items():
         key = _join(path, name)

@@ -5,8 +5,9 @@ the dataclass that validates the section (see config.py). Registration is explic
 `register_env(...)` at import time — and `load_builtin()` imports the packages that do so. There is
 no entry-point scanning or decorator magic: grep for `register_` to see everything.
 
-Envs are *also* Gymnasium envs: their modules call `gymnasium.register` under the same id, so
-`gymnasium.make(id)` works too. This registry never calls it, so the two never fight over an id.
+Envs are *also* Gymnasium envs, under the same id: `embodied/__init__.py` registers every built-in
+Gym id (cheaply, by entry-point string), so `gymnasium.make(id)` works too. This registry never
+calls `gymnasium.register`, so the two never fight over an id.
 
 Per-kind extras:
     env:   episodes_fn(env_cfg) -> list[dict] (each with a str "episode_id"), required;

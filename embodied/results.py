@@ -219,8 +219,23 @@ def write_summary(summary: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a summary.json."""
-    return json.loads(Path(path).read_text())
+    """Load a summary.json; ValueError naming the file when it is not a summary.
+
+    Why the check: summary.json is derived data that a disk error, a copy cut short or a hand
+    edit can break, and callers (`embodied show`, the runner's "already finished" check) should
+    say which file is bad and fall back to episodes.jsonl, not print a JSONDecodeError traceback.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    shapes = {"metrics": dict, "medians": dict, "per_category": dict, "episodes": int, "failed": int}
+    if not isinstance(data, dict) or any(k in data and not isinstance(data[k], t) for k, t in shapes.items()) \
+            or not all(isinstance(v, dict) for v in data.get("per_category", {}).values()):
+        raise ValueError(f"{path} is not a run summary (expected a JSON object with episodes, failed, "
+                         f"metrics, per_category)")
+    return data
 
 
 # ------------------------------------------------------------------------------------ tables

@@ -24,7 +24,7 @@ stamp=.venv/.installed-$(cat setup.py scripts/setup.sh | sha1sum | cut -c1-12)
 if [ -f "$stamp" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# torch/torchvision pinned to the builds that lie on local disk (see shared/SETUP_FACTS.md).
+# torch/torchvision pinned to the builds that lie on local disk (see docs/setup.md).
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install -q -e ".[dev]"
 rm -f .venv/.installed-*

@@ -147,7 +147,7 @@ def test_empty_space_touches_nothing(env: ArticulationEnv, cabinet_episode) -> N
 
 @pytest.mark.parametrize("cameras", [1, 3])
 def test_point_cloud_lies_on_the_object(cameras: int, cabinet_episode) -> None:
-    env = ArticulationEnv(cameras=cameras)
+    env = ArticulationEnv(cameras=cameras, privileged=True)   # privileged: obs has segmentation
     obs, info = env.reset(options={"episode": cabinet_episode})
     n = int(obs["num_points"][0])
     assert n > 500

@@ -106,7 +106,7 @@ def test_missing_section_and_required_value(tmp_path: Path) -> None:
 def test_unknown_ids_list_the_registered_ones(toy_yaml: Path) -> None:
     msg = error_of(toy_yaml, "env.id=embodied/ToyWalk-v9")
     assert msg.startswith("env.id: unknown env id 'embodied/ToyWalk-v9'")
-    assert "did you mean 'embodied/ToyWalk-v0'" in msg and "registered envs: " in msg
+    assert "did you mean 'embodied/ToyWalk-v0'" in msg and "? Registered envs: " in msg
     msg = error_of(toy_yaml, "agent.localizer.id=clipp")
     assert msg.startswith("agent.localizer.id: unknown localizer id 'clipp'")
     assert "toy_exact" in msg and "toy_noisy" in msg

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from embodied import registry, viz
-from embodied.agents.cow import STOP, CowAgent, CowConfig
+from embodied.agents.cow import CowAgent, CowConfig
 from embodied.config import ConfigError, load_config
 from embodied.envs import objectnav_episodes as eps
 from embodied.envs.objectnav import ObjectNavConfig, ObjectNavEnv
+from embodied.interfaces import DiscreteNavigationAction
 from embodied.perception.localization import (ClipGradConfig, ClipPatchConfig, ClipRefConfig,
                                               GroundTruthConfig, OwlVitConfig)
 
@@ -36,7 +37,7 @@ def test_cow_with_ground_truth_finds_goals_and_stops() -> None:
     env.close()
     for metrics, actions in results:
         assert actions[:12] == [1] * 12               # the initial 360-degree spin
-        assert actions[-1] == STOP
+        assert actions[-1] == DiscreteNavigationAction.STOP
     assert sum(m["success"] for m, _ in results) >= 2, [m for m, _ in results]
     assert np.mean([m["spl"] for m, _ in results]) > 0.4
 

@@ -283,9 +283,10 @@ def test_ground_truth_matches_the_env_segmentation() -> None:
     rel, mask = localizer.detect(obs, info["goal"])
     assert rel.dtype == np.float32 and set(np.unique(rel)) <= {0.0, 1.0}
     assert mask.any() and np.array_equal(mask, obs["semantic"] == goal_id)
-    # Without privileged info the name is mapped; every visible goal category is found by name.
+    # Without privileged info the name is mapped through the env's `categories`; every visible
+    # goal category is found by name.
     plain = loc.GroundTruthLocalizer()
-    plain.reset({"goal": info["goal"]})
+    plain.reset({"goal": info["goal"], "categories": info["categories"]})
     for category in GOAL_CATEGORIES:
         expect = obs["semantic"] == semantic_id(category)
         assert np.array_equal(plain.detect(obs, category)[1], expect)

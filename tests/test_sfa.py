@@ -192,7 +192,9 @@ FIXED_URDF = """<?xml version="1.0"?>
 def test_rigid_object_ends_with_no_articulation_found(tmp_path: Path) -> None:
     path = tmp_path / "rigid.urdf"
     path.write_text(FIXED_URDF)
-    env = ArticulationEnv(ArticulationConfig(objects=[str(path)], max_interactions=6))
+    # Handed to the env directly: as `env.objects` a file without a movable joint is a config error
+    # (an experiment must not score an object with nothing to find); the agent must still cope.
+    env = ArticulationEnv(ArticulationConfig(max_interactions=6))
     agent, info, end = run_episode(env, {"episode_id": "rigid", "seed": 0, "category": "user",
                                          "urdf": str(path)}, SfaConfig(export_dir=str(tmp_path / "out")))
     env.close()
@@ -217,7 +219,7 @@ def test_registered_and_check_env_still_passes() -> None:
 def test_patience_stops_when_nothing_new_moves(tmp_path: Path) -> None:
     path = tmp_path / "rigid.urdf"
     path.write_text(FIXED_URDF)
-    env = ArticulationEnv(ArticulationConfig(objects=[str(path)], max_interactions=10))
+    env = ArticulationEnv(ArticulationConfig(max_interactions=10))  # directly: see the test above
     agent, _, end = run_episode(env, {"episode_id": "rigid", "seed": 0, "category": "user",
                                       "urdf": str(path)}, SfaConfig(patience=2))
     env.close()

@@ -30,6 +30,7 @@ import numpy as np
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError, LocalizerConfig
+from embodied.interfaces import DiscreteNavigationAction as Action
 from embodied.perception.frontier import Blacklist, find_frontiers, select_frontier
 from embodied.perception.geometry import Intrinsics, depth_to_points
 from embodied.perception.localization import GroundTruthConfig, localizer_class, make_localizer
@@ -37,7 +38,6 @@ from embodied.perception.mapping import FREE as FREE_CELL
 from embodied.perception.mapping import DeadReckoning, MapConfig, TopDownMap
 from embodied.perception.planner import face_action, geodesic_field, next_action, plan
 
-MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
 ARRIVE_SLACK = 0.25  # m: how far short of stop_distance a finished path may leave the agent
 
 
@@ -66,9 +66,18 @@ class CowConfig(AgentConfig):
                               "(GPS+compass) or dead_reckoning (integrate actions)")
         if not 0.0 < self.stop_distance:
             raise ConfigError(f"agent.stop_distance: got {self.stop_distance}, expected > 0 (m)")
+        # zero or negative would make the agent stop on nothing (pixels) or see nothing (depths)
+        if self.min_target_pixels < 1:
+            raise ConfigError(f"got {self.min_target_pixels}, expected an integer >= 1", key="min_target_pixels")
+        if not 0.0 < self.target_max_depth <= self.far_target_depth:
+            raise ConfigError(f"got target_max_depth {self.target_max_depth}, far_target_depth "
+                              f"{self.far_target_depth}, expected 0 < target_max_depth <= far_target_depth (m)",
+                              key="target_max_depth")
+        if self.drop_radius < 0.0:
+            raise ConfigError(f"got {self.drop_radius}, expected >= 0 (m)", key="drop_radius")
 
 
-class CowAgent(Agent):
+class CowAgent(Agent[Action]):
     """Frontier exploration until the localizer finds the goal, then go there, face it, Stop."""
 
     @classmethod
@@ -94,7 +103,7 @@ class CowAgent(Agent):
         self.dead_reckoning = (DeadReckoning(self.intrinsics)
                                if self.config.pose_source == "dead_reckoning" else None)
         self.idle_turns = 0
-        self.last_action: int | None = None
+        self.last_action: Action | None = None
         self.last_xy: np.ndarray | None = None
         self.frontier_goal: np.ndarray | None = None
         self.path: np.ndarray | None = None
@@ -110,9 +119,9 @@ class CowAgent(Agent):
             return np.asarray(self.dead_reckoning.reset(obs["depth"]), dtype=float)
         return np.asarray(self.dead_reckoning.update(self.last_action, obs["depth"]), dtype=float)
 
-    def act(self, obs: dict[str, Any]) -> int:
+    def act(self, obs: dict[str, Any]) -> Action:
         pose = self.pose = self._pose(obs)
-        if self.last_action == MOVE_AHEAD and self.last_xy is not None \
+        if self.last_action == Action.MOVE_AHEAD and self.last_xy is not None \
                 and np.hypot(*(pose[:2] - self.last_xy)) < 1e-3:
             self.map.mark_blocked(self.last_xy, pose[2])       # an obstacle the camera missed
         self.map.update(obs["depth"], pose)
@@ -175,7 +184,7 @@ class CowAgent(Agent):
         self.suppressed |= near
 
     # ------------------------------------------------------------------------------ 4. exploit
-    def _exploit(self, pose: np.ndarray, seen_pixels: int) -> int | None:
+    def _exploit(self, pose: np.ndarray, seen_pixels: int) -> Action | None:
         target = self._target(pose)
         self.target = target
         if target is None:
@@ -183,7 +192,7 @@ class CowAgent(Agent):
         distance = float(np.hypot(target[0] - pose[0], target[1] - pose[1]))
         if distance <= self.config.stop_distance:
             if seen_pixels >= self.config.min_target_pixels:
-                return STOP
+                return Action.STOP
             turn = face_action(pose, target, self.intrinsics.camera_height)
             if turn is not None:
                 return turn
@@ -200,7 +209,7 @@ class CowAgent(Agent):
             # or two of it): stop if the goal is in view from here, else face it, else drop it.
             if seen_pixels >= self.config.min_target_pixels \
                     and distance <= self.config.stop_distance + ARRIVE_SLACK:
-                return STOP
+                return Action.STOP
             turn = face_action(pose, target, self.intrinsics.camera_height)
             if turn is None:
                 self._drop_target(target)
@@ -213,21 +222,21 @@ class CowAgent(Agent):
         return (ii - i0) ** 2 + (jj - j0) ** 2 <= (radius / self.map.resolution) ** 2
 
     # ------------------------------------------------------------------------------ 3. explore
-    def _level(self, pose: np.ndarray) -> int | None:
+    def _level(self, pose: np.ndarray) -> Action | None:
         """Camera back to horizontal before driving: the map and the localizer see most then."""
         if pose[3] > math.radians(15):
-            return LOOK_DOWN
+            return Action.LOOK_DOWN
         if pose[3] < -math.radians(15):
-            return LOOK_UP
+            return Action.LOOK_UP
         return None
 
-    def _spin_or_explore(self, pose: np.ndarray) -> int:
+    def _spin_or_explore(self, pose: np.ndarray) -> Action:
         level = self._level(pose)
         if level is not None:
             return level
         if self.spin_left > 0:
             self.spin_left -= 1
-            return ROTATE_LEFT
+            return Action.ROTATE_LEFT
         # The inflated map first; if it leaves no reachable frontier (a corridor that 0.125 m
         # cells plus inflation close), squeeze: plan on known-free cells without inflation and let
         # the env's collision check (and mark_blocked) settle what the map cannot resolve.
@@ -246,9 +255,9 @@ class CowAgent(Agent):
         # Still nothing: look around once more, then give up.
         self.path = None
         self.idle_turns += 1
-        return ROTATE_LEFT if self.idle_turns <= 12 else STOP
+        return Action.ROTATE_LEFT if self.idle_turns <= 12 else Action.STOP
 
-    def _explore(self, pose: np.ndarray, traversable: np.ndarray | None) -> int | None:
+    def _explore(self, pose: np.ndarray, traversable: np.ndarray | None) -> Action | None:
         """Drive towards the chosen frontier; None if no frontier can be reached this way."""
         tmap = self.map if traversable is None else None
         for _ in range(3):

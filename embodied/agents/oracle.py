@@ -17,10 +17,9 @@ import numpy as np
 from scipy import ndimage
 
 from embodied.agents.base import Agent
-from embodied.config import AgentConfig
+from embodied.config import AgentConfig, ConfigError
+from embodied.interfaces import DiscreteNavigationAction as Action
 from embodied.perception.navgrid import NavGrid, distance_field
-
-MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
 
 
 @dataclass
@@ -36,6 +35,18 @@ class OracleConfig(AgentConfig):
     merge_distance: float = 0.01
     max_goal_attempts: int = 4
 
+    def __post_init__(self) -> None:
+        """Zero or negative sizes would divide by zero (merge_distance) or plan on no grid at all."""
+        for name in ("resolution", "merge_distance"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"got {getattr(self, name)}, expected > 0 (m)", key=name)
+        for name in ("goal_margin", "clearance", "heuristic_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"got {getattr(self, name)}, expected >= 0", key=name)
+        for name in ("max_expansions", "max_goal_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"got {getattr(self, name)}, expected an integer >= 1", key=name)
+
 
 def _angle_diff(a: float, b: float) -> float:
     return math.atan2(math.sin(a - b), math.cos(a - b))
@@ -46,7 +57,7 @@ def _box_distance(xy: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     return float(np.hypot(d[0], d[1]))
 
 
-class OracleAgent(Agent):
+class OracleAgent(Agent[Action]):
     """Plans once per goal attempt; re-plans when a move is refused or the goal is not in view."""
 
     privileged = True
@@ -103,7 +114,7 @@ class OracleAgent(Agent):
         return np.array([x, y]), yaw0 + float(pose[2]), float(pose[3])
 
     # ------------------------------------------------------------------------------- acting
-    def act(self, obs: dict[str, Any]) -> int:
+    def act(self, obs: dict[str, Any]) -> Action:
         xy, yaw, pitch = self._world(obs["pose"])
         if self.expected_xy is not None and np.linalg.norm(xy - self.expected_xy) > 1e-3:
             # A refused move: remember it and plan again from where we are.
@@ -123,49 +134,49 @@ class OracleAgent(Agent):
                         if self.plan:
                             break
                     if not self.plan:
-                        return STOP
+                        return Action.STOP
                 return self._follow(xy, yaw)
         return self._face(obs, xy, yaw, pitch)
 
-    def _follow(self, xy: np.ndarray, yaw: float) -> int:
+    def _follow(self, xy: np.ndarray, yaw: float) -> Action:
         target = self.plan[0]
         heading = math.atan2(target[1] - xy[1], target[0] - xy[0])
         diff = _angle_diff(heading, yaw)
         if abs(diff) > self.turn / 2:
-            return ROTATE_LEFT if diff > 0 else ROTATE_RIGHT
+            return Action.ROTATE_LEFT if diff > 0 else Action.ROTATE_RIGHT
         self.plan.pop(0)
         self.expected_xy = target
-        return MOVE_AHEAD
+        return Action.MOVE_AHEAD
 
-    def _face(self, obs: dict[str, Any], xy: np.ndarray, yaw: float, pitch: float) -> int:
+    def _face(self, obs: dict[str, Any], xy: np.ndarray, yaw: float, pitch: float) -> Action:
         ids = [iid for lo, hi, iid in self.boxes if _box_distance(xy, lo, hi) <= self.sd]
         inst = obs["instance"]
         if any(np.count_nonzero(inst == iid) >= self.min_pixels for iid in ids):
-            return STOP
+            return Action.STOP
         while self.face_tries:
             want_yaw, want_pitch = self.face_tries[0]
             dyaw = _angle_diff(want_yaw, yaw)
             if abs(dyaw) > self.turn / 2:
-                return ROTATE_LEFT if dyaw > 0 else ROTATE_RIGHT
+                return Action.ROTATE_LEFT if dyaw > 0 else Action.ROTATE_RIGHT
             if want_pitch > pitch + self.look / 2:
-                return LOOK_UP
+                return Action.LOOK_UP
             if want_pitch < pitch - self.look / 2:
-                return LOOK_DOWN
+                return Action.LOOK_DOWN
             self.face_tries.pop(0)  # this view is reached and the goal is not in it
         # Nothing in view from here: try another goal position, or give up.
         self.attempts += 1
         if self.attempts >= self.config.max_goal_attempts:
-            return STOP
+            return Action.STOP
         self.bad_goals.append(xy.copy())
         self.phase, self.plan = "navigate", []
         return self._reset_pitch(pitch)
 
-    def _reset_pitch(self, pitch: float) -> int:
+    def _reset_pitch(self, pitch: float) -> Action:
         if pitch > self.look / 2:
-            return LOOK_DOWN
+            return Action.LOOK_DOWN
         if pitch < -self.look / 2:
-            return LOOK_UP
-        return ROTATE_LEFT  # harmless: the next call re-plans and turns as needed
+            return Action.LOOK_UP
+        return Action.ROTATE_LEFT  # harmless: the next call re-plans and turns as needed
 
     def _face_candidates(self, xy: np.ndarray) -> list[tuple[float, float]]:
         """Views to try, best first: towards each goal box in reach, at the pitch that frames it."""

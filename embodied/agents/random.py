@@ -8,6 +8,7 @@ import numpy as np
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError
+from embodied.interfaces import DiscreteNavigationAction
 
 
 @dataclass
@@ -23,12 +24,17 @@ class RandomConfig(AgentConfig):
                               "probability in [0, 1] or null")
 
 
-class RandomAgent(Agent):
-    """Draws each action from its own RNG, seeded per episode, so runs repeat exactly."""
+class RandomAgent(Agent[int]):
+    """Draws each action from its own RNG, seeded per episode, so runs repeat exactly.
+
+    Uniform over the env's `info["actions"]` (any `Discrete` env whose last action is Stop);
+    without that list, over ObjectNav's `DiscreteNavigationAction`. Returns a plain int because
+    the action set is the env's, not necessarily the navigation one.
+    """
 
     def reset(self, info: dict[str, Any]) -> None:
         self.rng = np.random.default_rng(int(info.get("seed", 0)))
-        self.n_actions = len(info.get("actions", range(6)))
+        self.n_actions = len(info.get("actions", DiscreteNavigationAction))
 
     def act(self, obs: dict[str, Any]) -> int:
         p_stop = self.config.stop_probability

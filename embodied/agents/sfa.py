@@ -32,7 +32,8 @@ The method, top to bottom:
    ``urdf/`` folder).
 
 The agent reads ``points``, ``num_points``, ``depth``, ``intrinsics`` and ``extrinsics`` (and
-``rgb`` for its debug frame); it never reads ``segmentation``, which is ground truth for scoring.
+``rgb`` for its debug frame); it is not privileged, so its env hands out no ``segmentation``
+(ground truth, which the env scores with).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from scipy.spatial.transform import Rotation
 
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError
+from embodied.interfaces import ArticulationAction
 from embodied.perception.articulated_model import ArticulatedModel, PartModel, export_urdf
 from embodied.perception.articulation import (JointEstimate, aggregate_joint, estimate_joint,
                                               joint_motion, ransac_rigid, transform_points)
@@ -139,6 +141,19 @@ class SfaConfig(AgentConfig):
                      "face_grid"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"agent.{name}: got {getattr(self, name)}, expected > 0 (m)")
+        if self.normal_neighbors < 3:  # a plane (a normal) needs three points
+            raise ConfigError(f"got {self.normal_neighbors}, expected an integer >= 3", key="normal_neighbors")
+        for name in ("min_part_points", "icp_iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"got {getattr(self, name)}, expected an integer >= 1", key=name)
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"got {self.patience}, expected an integer >= 1 or null (the whole budget)",
+                              key="patience")
+        for name in ("refine_pulls", "refine_below_deg", "refine_below_m"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"got {getattr(self, name)}, expected >= 0", key=name)
+        if self.handle_offset <= 0:  # at 0 every point of a flat face would be a "handle"
+            raise ConfigError(f"got {self.handle_offset}, expected > 0 (m)", key="handle_offset")
 
 
 @dataclass
@@ -231,7 +246,7 @@ def _joint_dict(j: JointEstimate) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ agent
-class SfaAgent(Agent):
+class SfaAgent(Agent[ArticulationAction]):
     """Pull promising points, segment what moved, fit its joint; stop when nothing new moves."""
 
     def __init__(self, config: SfaConfig, device: str = "cpu") -> None:
@@ -268,7 +283,7 @@ class SfaAgent(Agent):
         self._view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -------------------------------------------------------------------------- main loop
-    def act(self, obs: dict[str, Any]) -> dict[str, Any]:
+    def act(self, obs: dict[str, Any]) -> ArticulationAction:
         self._view = (obs["rgb"][0], obs["intrinsics"][0], obs["extrinsics"][0])
         self.cameras = np.asarray(obs["extrinsics"], dtype=float)[:, :3, 3]
         cloud = valid_cloud(obs)
@@ -840,7 +855,7 @@ class SfaAgent(Agent):
         near = cKDTree(large).query(small)[0] < self.config.cluster_radius
         return bool(near.mean() >= START_OVERLAP)
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> ArticulationAction:
         self._merge_duplicates()
         self._start_points()
         estimate = self.estimate()

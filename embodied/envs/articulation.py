@@ -25,7 +25,9 @@ Conventions:
   K*H*W rows; only the first `num_points[0]` rows are valid. (Zero, not NaN, padding: a Box
   space cannot contain NaN, so NaN padding would break the Gymnasium contract and `check_env`.)
 - `segmentation` is pybullet's `body + ((link + 1) << 24)` (link -1 = the fixed base), -1 for
-  background. It is ground truth, for scoring and debugging only: an SfA agent must not read it.
+  background. It is ground truth: it is in the observation space and the observations only when
+  the env is made with `privileged=True` (for debugging and upper bounds, as ObjectNav's masks);
+  an SfA agent never gets it. Scoring reads the env's own copy, never an observation.
 - `gripper_shift` (3,) is proprioception: how far (world vector, m) the grasped point travelled
   while it was held, i.e. the gripper's own displacement at release, as a robot arm measures it.
   Zero after reset, after "done", and when the pull grabbed nothing or the fixed base.
@@ -40,7 +42,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -121,16 +123,93 @@ def check_urdf(path: str | Path, key: str = "objects") -> None:
 
     Why load it for real: pybullet rejects some files only at load time, and the run must fail
     before its first episode rather than record one crashed episode per bad object.
+    Two checks pybullet does not make clearly are made here first / after: every <mesh> file
+    must exist (pybullet only says "Cannot load URDF file" and names the mesh on its console),
+    and the object must have a joint that can move (one without would "score" a perfect
+    joint-type accuracy for finding nothing).
     """
+    import xml.etree.ElementTree as ET
+
     import pybullet as p
 
+    try:
+        root: Any = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        root = None  # missing or malformed: load_urdf_checked below names the problem
     client = p.connect(p.DIRECT)
     try:
+        if root is not None:
+            _check_urdf_meshes(Path(path), root)
         objects_lib.load_urdf_checked(path, client)
+        if root is not None:
+            _check_urdf_movable(Path(path), root)
     except ValueError as exc:
         raise ConfigError(str(exc), key=key) from None
     finally:
         p.disconnect(client)
+
+
+#: Mesh file types pybullet's URDF importer reads (it goes by the file name's extension).
+MESH_EXTENSIONS = (".obj", ".stl", ".dae", ".cdf")
+#: URI prefixes pybullet drops from a mesh file name before looking for the file.
+MESH_PREFIXES = ("package://", "model://")
+
+
+def mesh_candidates(urdf: Path, filename: str) -> list[Path]:
+    """The paths pybullet tries for `<mesh filename=...>` of `urdf`, in its order.
+
+    pybullet's rule, mirrored so that this check never rejects a file pybullet would load: drop a
+    `package://` or `model://` prefix (the ROS package name after it is kept and found as a
+    folder), then try the name as written (absolute, or relative to the working directory), then
+    relative to the URDF's folder and to every folder above it, then to `..` and `../..`.
+    """
+    name = filename
+    for prefix in MESH_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    folder = urdf.resolve().parent
+    return [Path(name), *(d / name for d in (folder, *folder.parents)), Path("..") / name,
+            Path("../..") / name]
+
+
+def _check_urdf_meshes(urdf: Path, root: Any) -> None:
+    """ValueError naming the first <mesh> whose file is missing or of a type pybullet cannot read."""
+    for link in root.findall("link"):
+        for tag in ("visual", "collision"):
+            for element in link.findall(tag):
+                for mesh in element.iter("mesh"):
+                    filename = mesh.get("filename", "").strip()
+                    where = f"{urdf}: link {link.get('name')!r} <{tag}> mesh"
+                    if not filename:
+                        raise ValueError(f"{where} has no filename; expected <mesh filename=\"...\">")
+                    if not filename.lower().endswith(MESH_EXTENSIONS):
+                        raise ValueError(f"{where} {filename!r}: pybullet reads only "
+                                         f"{', '.join(MESH_EXTENSIONS)} meshes")
+                    if not any(c.is_file() for c in mesh_candidates(urdf, filename)):
+                        hint = (" (file:// URIs are not understood by pybullet: write the path)"
+                                if filename.startswith("file://") else "")
+                        raise ValueError(f"{where} {filename!r} not found{hint}; expected it relative to "
+                                         f"{urdf.resolve().parent} (or a folder above it, or absolute)")
+
+
+def _check_urdf_movable(urdf: Path, root: Any) -> None:
+    """ValueError unless some joint can move: continuous, or revolute/prismatic with lower != upper."""
+    seen = []
+    for joint in root.findall("joint"):
+        jtype, limit = joint.get("type"), joint.find("limit")
+        if jtype == "continuous":
+            return
+        if jtype in ("revolute", "prismatic") and limit is not None:
+            lower, upper = float(limit.get("lower", 0)), float(limit.get("upper", 0))
+            if lower != upper:
+                return
+            jtype = f"{jtype} with lower = upper = {lower:g}"
+        seen.append(f"{joint.get('name')!r} {jtype}")
+    joints = f"its joints: {', '.join(seen)}" if seen else "it has no <joint>"
+    raise ValueError(f"{urdf}: no movable joint ({joints}); expected at least one revolute or prismatic "
+                     "joint with a range, or a continuous one: SfA scores the joints it finds, and an "
+                     "object without one has none to find")
 
 
 def split_episodes(split: str, n: int | None = None) -> list[dict[str, Any]]:
@@ -174,28 +253,31 @@ class ArticulationEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, config: ArticulationConfig | None = None, render_mode: str | None = None,
-                 **overrides: Any) -> None:
+                 privileged: bool = False, **overrides: Any) -> None:
         import pybullet as p
 
         config = with_overrides(config or ArticulationConfig(), overrides, "ArticulationEnv")
         self.config = config
         self.render_mode = render_mode
+        self.privileged = privileged
         self._p = p
         self.client = p.connect(p.DIRECT)
         self._tmp = Path(tempfile.mkdtemp(prefix="embodied_articulation_"))
         k, h, w = config.cameras, config.height, config.width
         self.max_points = k * h * w
         big = np.finfo(np.float32).max
-        self.observation_space = spaces.Dict({
+        obs_spaces = {
             "rgb": spaces.Box(0, 255, (k, h, w, 3), np.uint8),
             "depth": spaces.Box(0.0, big, (k, h, w), np.float32),
             "intrinsics": spaces.Box(-big, big, (k, 3, 3), np.float32),
             "extrinsics": spaces.Box(-big, big, (k, 4, 4), np.float32),
             "points": spaces.Box(-big, big, (self.max_points, 3), np.float32),
             "num_points": spaces.Box(0, self.max_points, (1,), np.int64),
-            "segmentation": spaces.Box(-1, np.iinfo(np.int32).max, (k, h, w), np.int32),
             "gripper_shift": spaces.Box(-2 * MAX_DISTANCE, 2 * MAX_DISTANCE, (3,), np.float32),
-        })
+        }
+        if privileged:  # ground truth, only for those who asked for it
+            obs_spaces["segmentation"] = spaces.Box(-1, np.iinfo(np.int32).max, (k, h, w), np.int32)
+        self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Dict({
             "point": spaces.Box(-POINT_LIMIT, POINT_LIMIT, (3,), np.float32),
             "direction": spaces.Box(-1.0, 1.0, (3,), np.float32),
@@ -363,7 +445,7 @@ class ArticulationEnv(gym.Env):
         self.interactions = self.moved_count = self.exploded_count = 0
         self.done = False
         obs = self._observe()
-        self.start_part_points = self.part_points(obs)
+        self.start_part_points = self.part_points()   # from the env's own segmentation
         self.start_joint_states = self.joint_states()
         self._last_interaction: dict[str, Any] | None = None
         info = {
@@ -384,11 +466,16 @@ class ArticulationEnv(gym.Env):
     def step(self, action: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        point = np.asarray(action["point"], dtype=float).reshape(3)
-        if action.get("pixel") is not None:      # optional: grab what a pixel sees instead
-            point = self.pixel_point(action["pixel"])
-        direction = np.asarray(action["direction"], dtype=float).reshape(3)
+        # copies (np.array), so an agent that reuses its action arrays cannot change what the
+        # env keeps of this interaction
+        point = np.array(action["point"], dtype=float).reshape(3)
+        direction = np.array(action["direction"], dtype=float).reshape(3)
         distance = float(np.asarray(action["distance"], dtype=float).reshape(-1)[0])
+        for name, value in (("point", point), ("direction", direction), ("distance", distance)):
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"action[{name!r}] must be finite, got {value!r}")
+        if action.get("pixel") is not None:      # optional: grab what a pixel sees instead
+            point = self.pixel_point(action["pixel"])   # NaN if it sees nothing: reported, not raised
         if distance <= 0.0:                      # "done": the agent has seen enough
             self.done = True
             info = {"done_called": True, "moved": False, "link": None, "physics_exploded": False,
@@ -583,13 +670,19 @@ class ArticulationEnv(gym.Env):
         cloud = np.concatenate(clouds, axis=0) if clouds else np.zeros((0, 3))
         points = np.zeros((self.max_points, 3), np.float32)
         points[: len(cloud)] = cloud
-        self._last_rgb = rgb
-        self._last_depth = depth
-        return {"rgb": rgb, "depth": depth, "intrinsics": self.intrinsics.copy(),
-                "extrinsics": self.extrinsics.copy(), "points": points,
-                "num_points": np.array([len(cloud)], np.int64), "segmentation": seg,
-                "gripper_shift": np.clip(np.zeros(3) if gripper_shift is None else gripper_shift,
-                                         -2 * MAX_DISTANCE, 2 * MAX_DISTANCE).astype(np.float32)}
+        # the env keeps these (render, pixel actions, scoring) and hands out copies, so an agent
+        # that writes into its observation cannot change what the env renders, grabs or scores
+        self._last_rgb, self._last_depth = rgb, depth
+        self._last_seg, self._last_points = seg, points
+        self._last_num_points = len(cloud)
+        obs = {"rgb": rgb.copy(), "depth": depth.copy(), "intrinsics": self.intrinsics.copy(),
+               "extrinsics": self.extrinsics.copy(), "points": points.copy(),
+               "num_points": np.array([len(cloud)], np.int64),
+               "gripper_shift": np.clip(np.zeros(3) if gripper_shift is None else gripper_shift,
+                                        -2 * MAX_DISTANCE, 2 * MAX_DISTANCE).astype(np.float32)}
+        if self.privileged:
+            obs["segmentation"] = seg.copy()
+        return obs
 
     # ----------------------------------------------------------------------------- ground truth
     def joint_states(self) -> dict[str, float]:
@@ -639,21 +732,35 @@ class ArticulationEnv(gym.Env):
         cam = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
         return E[:3, :3] @ cam + E[:3, 3]
 
-    def point_links(self, obs: dict[str, Any]) -> np.ndarray:
-        """Ground truth per valid row of ``obs["points"]``: the object's link index it shows
-        (-1: the fixed base; -2: anything else). Rows are fused camera by camera from the valid
-        pixels in row-major order, and a pixel is valid exactly when its segmentation is >= 0.
+    def _check_latest(self, obs: Mapping[str, Any] | None) -> None:
+        """Refuse an observation other than the latest: the env keeps the segmentation of that
+        one only (observations carry none unless privileged, and scoring must not trust one)."""
+        if obs is None:
+            return
+        n = int(np.asarray(obs["num_points"]).reshape(-1)[0])
+        if n != self._last_num_points or not np.array_equal(np.asarray(obs["points"]),
+                                                             self._last_points):
+            raise ValueError("point_links/part_points label the env's latest observation only; "
+                             "this observation is an older one (or was modified)")
+
+    def point_links(self, obs: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Ground truth per valid row of the latest observation's ``points``: the object's link
+        index it shows (-1: the fixed base; -2: anything else). Rows are fused camera by camera
+        from the valid pixels in row-major order, and a pixel is valid exactly when its
+        segmentation is >= 0. Read from the env's own segmentation, so it works for agents'
+        (unprivileged) observations too; `obs`, if given, must be that latest observation.
         For scoring and tests only."""
-        seg = np.asarray(obs["segmentation"])
+        self._check_latest(obs)
+        seg = self._last_seg
         labels = np.concatenate([s[s >= 0] for s in seg]) if len(seg) else np.zeros(0, np.int64)
-        labels = labels[:int(obs["num_points"][0])].astype(np.int64)
+        labels = labels[:self._last_num_points].astype(np.int64)
         return np.where((labels & ((1 << 24) - 1)) == self.body, (labels >> 24) - 1, -2)
 
-    def part_points(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Ground-truth part segmentation of an observation's fused cloud: link name -> (N, 3),
-        movable links only (see ``point_links``). For scoring only."""
+    def part_points(self, obs: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Ground-truth part segmentation of the latest observation's fused cloud: link name ->
+        (N, 3), movable links only (see ``point_links``). For scoring only."""
         link = self.point_links(obs)
-        points = np.asarray(obs["points"][:len(link)], dtype=float)
+        points = np.asarray(self._last_points[:len(link)], dtype=float)
         return {self.link_names[j]: points[link == j] for j in self.movable}
 
     def _metrics(self) -> dict[str, int]:

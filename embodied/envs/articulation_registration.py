@@ -1,9 +1,11 @@
-"""Registers the SfA articulation env with the project registry and with Gymnasium."""
+"""Registers the SfA articulation env with the project registry.
+
+Its Gymnasium id is registered in `embodied/__init__.py` (the one place for every Gym id), so that
+`gymnasium.make` works after a bare `import embodied` without importing the simulator.
+"""
 from __future__ import annotations
 
 from typing import Any
-
-import gymnasium as gym
 
 from embodied import registry
 from embodied.config import ConfigError
@@ -35,5 +37,3 @@ def list_articulation_episodes(cfg: ArticulationConfig) -> list[dict[str, Any]]:
 
 
 registry.register_env(ENV_ID, ArticulationEnv, ArticulationConfig, list_articulation_episodes)
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="embodied.envs.articulation:ArticulationEnv")

@@ -1,12 +1,14 @@
 """ObjectNav on the embedded PyBullet houses: `embodied/ObjectNav-PyBullet-v0`.
 
-The task layer owns the rules and the metrics (DESIGN.md): the agent sees rgb, depth, a
+The task layer owns the rules and the metrics (docs/design.md): the agent sees rgb, depth, a
 GPS+compass pose relative to its start and the goal's name; it moves on a continuous floor with
 RoboTHOR's action set and calls Stop. Success, SPL and soft-SPL are computed here from the
 backend's geodesic distances, never by agents, so every agent is scored the same way.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +20,18 @@ from gymnasium import spaces
 from embodied import metrics
 from embodied.config import ConfigError, EnvConfig, with_overrides
 from embodied.envs import objectnav_episodes as episodes_lib
-from embodied.envs.pybullet.house import semantic_id
+from embodied.envs.pybullet.house import category_names, semantic_id
 from embodied.envs.pybullet.scene import PyBulletScene
-from embodied.perception.navgrid import geodesic_distance
+from embodied.interfaces import NAVIGATION_ACTION_NAMES, DiscreteNavigationAction
+from embodied.perception.geodesic import Target
+from embodied.perception.navgrid import NavGrid
 
 ENV_ID = "embodied/ObjectNav-PyBullet-v0"
-ACTIONS = ("MoveAhead", "RotateLeft", "RotateRight", "LookUp", "LookDown", "Stop")
-MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
+ACTIONS = NAVIGATION_ACTION_NAMES  # the action set lives in embodied.interfaces, shared with agents
+# shorthands for the enum members, kept for code that imports them from here
+_A = DiscreteNavigationAction
+MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT = _A.MOVE_AHEAD, _A.ROTATE_LEFT, _A.ROTATE_RIGHT
+LOOK_UP, LOOK_DOWN, STOP = _A.LOOK_UP, _A.LOOK_DOWN, _A.STOP
 PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0
 POSE_LIMIT = 1000.0  # metres / radians: far beyond any house, finite for space checkers
 GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
@@ -49,13 +56,44 @@ class ObjectNavConfig(EnvConfig):
     look_degrees: float = 30.0
 
     def __post_init__(self) -> None:
+        """Range checks, so a setting no episode can be run (or scored) with fails before the first one.
+
+        Keys are relative (`key=`): the loader prefixes the section's path, so the same message
+        serves `env.*` in an experiment and `embodied episodes generate`.
+        """
         if self.renderer not in ("auto", "tiny", "egl", "raycast"):
-            raise ConfigError(f"env.renderer: got {self.renderer!r}, expected one of auto, tiny, egl, raycast")
+            raise ConfigError(f"got {self.renderer!r}, expected one of auto, tiny, egl, raycast", key="renderer")
         for name in ("width", "height", "max_steps"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"env.{name}: got {getattr(self, name)}, expected a positive integer")
+                raise ConfigError(f"got {getattr(self, name)}, expected a positive integer", key=name)
         if not 0.0 < self.hfov < 180.0:
-            raise ConfigError(f"env.hfov: got {self.hfov}, expected degrees in (0, 180)")
+            raise ConfigError(f"got {self.hfov}, expected degrees in (0, 180)", key="hfov")
+        # The agent's centre stays more than its radius from every object, so no position is within
+        # a smaller success distance of a goal: every episode would be unsolvable (and the split
+        # generator finds no start for any goal).
+        radius = episodes_lib.AGENT_RADIUS
+        if not self.success_distance > radius:
+            raise ConfigError(f"got {self.success_distance}, expected metres > {radius:g} (the agent's "
+                              "radius: its centre never comes closer to an object)", key="success_distance")
+        if not 1 <= self.min_visible_pixels <= self.width * self.height:
+            raise ConfigError(f"got {self.min_visible_pixels}, expected a pixel count in [1, "
+                              f"{self.width * self.height}] (width x height); to drop the visibility "
+                              "condition set env.require_visible=false", key="min_visible_pixels")
+        if not self.step_size > 0.0:
+            raise ConfigError(f"got {self.step_size}, expected metres > 0 (MoveAhead's step)", key="step_size")
+        if not 0.0 < self.rotate_degrees <= 180.0:
+            raise ConfigError(f"got {self.rotate_degrees}, expected degrees in (0, 180]", key="rotate_degrees")
+        if not 0.0 < self.look_degrees <= PITCH_MAX_DEG - PITCH_MIN_DEG:
+            raise ConfigError(f"got {self.look_degrees}, expected degrees in (0, {PITCH_MAX_DEG - PITCH_MIN_DEG:g}] "
+                              "(the camera's pitch range)", key="look_degrees")
+
+
+def _copy_navgrid(grid: NavGrid) -> NavGrid:
+    """A NavGrid sharing no array with `grid` (and without its cached graph, rebuilt on use).
+
+    Why not `copy.deepcopy`: it would also copy the cached search graph (tens of MB)."""
+    return dataclasses.replace(grid, **{f.name: copy.deepcopy(getattr(grid, f.name))
+                                        for f in dataclasses.fields(grid) if f.init})
 
 
 def wrap_angle(a: float) -> float:
@@ -94,6 +132,7 @@ class ObjectNavEnv(gym.Env):
         self.observation_space = spaces.Dict(obs)
         self._house_seed: int | None = None
         self._fields: dict[str, np.ndarray] = {}
+        self._targets: dict[str, list[Target]] = {}
         self._file_episodes: list[dict[str, Any]] | None = None
         self._frame: dict[str, np.ndarray] = {}
         self.episode: dict[str, Any] | None = None
@@ -115,17 +154,39 @@ class ObjectNavEnv(gym.Env):
             return
         self.house = episodes_lib.cached_house(seed)
         self.scene.load(self.house)
-        self.grid = episodes_lib.house_navgrid(self.house)
         self.footprints = episodes_lib.house_footprints(self.house)
+        self.free_space = episodes_lib.house_free_space(self.house)
+        self._grid: NavGrid | None = None
         self._fields = {}
+        self._targets = {}
         self._house_seed = seed
 
+    @property
+    def grid(self) -> NavGrid:
+        """The house's navigation grid, built on first use: scoring does not need it (l is exact),
+        only plots and privileged agents do."""
+        if self._grid is None:
+            self._grid = episodes_lib.house_navgrid(self.house)
+        return self._grid
+
+    def _rays(self) -> episodes_lib.RayFn | None:
+        """Line-of-sight queries when success requires visibility, else None."""
+        return self.scene.ray_hits if self.config.require_visible else None
+
     def _goal_field(self, category: str) -> np.ndarray:
+        """The grid's distance field to the success region: only oracles plan with it."""
         if category not in self._fields:
-            rays = self.scene.ray_hits if self.config.require_visible else None
             self._fields[category] = episodes_lib.goal_field(
-                self.grid, self.house, self.goal_boxes, self.config.success_distance, rays)
+                self.grid, self.house, self.goal_boxes, self.config.success_distance, self._rays())
         return self._fields[category]
+
+    def _goal_targets(self, category: str) -> list[Target]:
+        """The exact success region (scoring): built once per house and category."""
+        if category not in self._targets:
+            self._targets[category] = episodes_lib.goal_targets(
+                self.free_space, self.house, self.goal_boxes, self.config.success_distance,
+                self._rays())
+        return self._targets[category]
 
     # ----------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None,
@@ -139,7 +200,7 @@ class ObjectNavEnv(gym.Env):
         if not self.goal_boxes:
             raise ValueError(f"episode {spec['episode_id']}: house {spec['house_seed']} has no "
                              f"{self.category!r}")
-        self.field = self._goal_field(self.category)
+        self.targets = self._goal_targets(self.category)
         x, y, yaw = (float(v) for v in spec["start"])
         self.start = (x, y, yaw)
         self.position = np.array([x, y])
@@ -156,6 +217,9 @@ class ObjectNavEnv(gym.Env):
             "camera": {**self.scene.intrinsics(), "height_m": self.scene.camera_height},
             "renderer": self.scene.renderer,
             "actions": ACTIONS,
+            # name -> the id obs["semantic"] uses: how an agent learns this backend's id scheme
+            # without importing it (the ground-truth localizer reads it)
+            "categories": {name: semantic_id(name) for name in category_names()},
         }
         if self.privileged:
             info["privileged"] = self._privileged_info()
@@ -221,7 +285,7 @@ class ObjectNavEnv(gym.Env):
                                   want_depth=True, want_seg=want_seg)
         self._frame = frame
         obs = {
-            "rgb": frame["rgb"],
+            "rgb": frame["rgb"].copy(),  # the frame stays the env's (render); the agent gets its own
             "depth": frame["depth"][..., None].astype(np.float32),
             "pose": self._relative_pose(),
             "goal": self.category,
@@ -240,7 +304,8 @@ class ObjectNavEnv(gym.Env):
                         dtype=np.float32)
 
     def _distance_to_goal(self) -> float:
-        return float(geodesic_distance(self.grid, self.field, self.position))
+        """Exact shortest path length from the agent to the success region (SPL's l, d_T)."""
+        return float(self.free_space.distance_to(self.targets, self.position))
 
     def visible_pixels(self) -> dict[int, int]:
         """Pixels of each goal instance in the last frame (needs a segmented frame)."""
@@ -271,15 +336,21 @@ class ObjectNavEnv(gym.Env):
         }
 
     def _privileged_info(self) -> dict[str, Any]:
-        """What oracles may read: the map, the goal region's distance field, the goal boxes."""
+        """What oracles may read: the map, the goal region's distance field, the goal boxes.
+
+        All copies: the grid, the distance field and the boxes are what the env scores with (and
+        caches across episodes), so an agent writing into what it was handed must not change
+        any episode's shortest path or success. Copying costs well under a millisecond per
+        reset, paid only by privileged envs.
+        """
         return {
-            "navgrid": self.grid,
-            "footprints": self.footprints,
+            "navgrid": _copy_navgrid(self.grid),
+            "footprints": copy.deepcopy(self.footprints),
             "bounds": tuple(self.house.bounds),
             "agent_radius": episodes_lib.AGENT_RADIUS,
-            "goal_field": self.field,
+            "goal_field": self._goal_field(self.category).copy(),
             "goal_semantic_id": semantic_id(self.category),
-            "goal_boxes": self.goal_boxes,
+            "goal_boxes": copy.deepcopy(self.goal_boxes),
             "start_world": self.start,
             "success_distance": self.config.success_distance,
             "min_visible_pixels": self.config.min_visible_pixels,

@@ -1,9 +1,11 @@
-"""Registers the embedded ObjectNav env with the project registry and with Gymnasium."""
+"""Registers the embedded ObjectNav env with the project registry.
+
+Its Gymnasium id is registered in `embodied/__init__.py` (the one place for every Gym id), so that
+`gymnasium.make` works after a bare `import embodied` without importing the simulator.
+"""
 from __future__ import annotations
 
 from typing import Any
-
-import gymnasium as gym
 
 from embodied import registry
 from embodied.config import ConfigError
@@ -41,5 +43,3 @@ def generate_objectnav_dataset(cfg: ObjectNavConfig, out: str) -> int:
 
 registry.register_env(ENV_ID, ObjectNavEnv, ObjectNavConfig, list_objectnav_episodes,
                       generate_fn=generate_objectnav_dataset)
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="embodied.envs.objectnav:ObjectNavEnv")

@@ -59,6 +59,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
+from embodied.config import ConfigError
 from embodied.perception.geometry import Intrinsics, column_directions, lift_grid, valid_depth
 from embodied.perception.navgrid import NavGrid
 
@@ -101,11 +102,29 @@ class MapConfig:
     fill_max_gap: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.resolution > 0 or not self.size_m > self.resolution:
-            raise ValueError(f"resolution {self.resolution} m, size_m {self.size_m} m: expected "
-                             "resolution > 0 and size_m > resolution")
-        if self.occupied_gain < 1 or self.score_cap < self.occupied_gain:
-            raise ValueError("need 1 <= occupied_gain <= score_cap")
+        """Range checks naming the key (`agent.map.stride: ...` in an experiment), so a value that
+        would be silently clamped (stride 0 ran as 1) or map nothing fails before any episode."""
+        if not self.resolution > 0:
+            raise ConfigError(f"got {self.resolution}, expected > 0 (m)", key="resolution")
+        if not self.size_m > self.resolution:
+            raise ConfigError(f"got {self.size_m}, expected more than resolution ({self.resolution} m)",
+                              key="size_m")
+        if self.occupied_gain < 1:
+            raise ConfigError(f"got {self.occupied_gain}, expected an integer >= 1", key="occupied_gain")
+        if self.score_cap < self.occupied_gain:
+            raise ConfigError(f"got {self.score_cap}, expected >= occupied_gain ({self.occupied_gain})",
+                              key="score_cap")
+        for name in ("stride", "min_obstacle_points"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"got {getattr(self, name)}, expected an integer >= 1", key=name)
+        for name in ("floor_tolerance", "agent_radius", "fill_dz", "fill_max_gap"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"got {getattr(self, name)}, expected >= 0 (m)", key=name)
+        if not self.max_depth > 0:
+            raise ConfigError(f"got {self.max_depth}, expected > 0 (m)", key="max_depth")
+        if not self.ceiling > self.floor_tolerance:
+            raise ConfigError(f"got {self.ceiling}, expected more than floor_tolerance "
+                              f"({self.floor_tolerance} m): nothing would count as an obstacle", key="ceiling")
 
 
 def disc_offsets(radius: float, resolution: float) -> np.ndarray:

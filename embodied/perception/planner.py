@@ -37,6 +37,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from embodied.interfaces import DiscreteNavigationAction
+
 if TYPE_CHECKING:        # the planner works on any map with these attributes; no import cycle
     from embodied.perception.mapping import TopDownMap
 
@@ -44,9 +46,11 @@ __all__ = ["MOVE_AHEAD", "ROTATE_LEFT", "ROTATE_RIGHT", "LOOK_UP", "LOOK_DOWN", 
            "GeodesicField", "geodesic_field", "grid_graph", "plan", "astar", "path_length",
            "next_action", "face_action"]
 
-# the discrete action contract (docs/internals.md); perception knows nothing of envs, so the
-# numbers are restated here rather than imported from embodied.envs
-MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, STOP = range(6)
+# The discrete action contract lives in embodied.interfaces, which envs and agents both import
+# (perception never imports an env). These shorthands are its enum members, kept for callers.
+_A = DiscreteNavigationAction
+MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT = _A.MOVE_AHEAD, _A.ROTATE_LEFT, _A.ROTATE_RIGHT
+LOOK_UP, LOOK_DOWN, STOP = _A.LOOK_UP, _A.LOOK_DOWN, _A.STOP
 
 SQRT2 = math.sqrt(2.0)
 
@@ -329,7 +333,7 @@ def _carrot(p: np.ndarray, d: np.ndarray, k: int, lookahead: float, x: float, y:
 def next_action(path: np.ndarray | None, pose: Sequence[float], lookahead: float = 0.4,
                 turn_threshold: float = math.radians(20.0), arrive_distance: float = 0.2,
                 tmap: "TopDownMap | None" = None, step_size: float = 0.25,
-                rotate_step: float = math.radians(30.0)) -> int | None:
+                rotate_step: float = math.radians(30.0)) -> DiscreteNavigationAction | None:
     """The discrete action that follows ``path`` from ``pose`` = (x, y, yaw, ...), or None when
     the path's end is within ``arrive_distance`` (or there is no path): the caller decides what
     arriving means (Stop at an object, replan at a frontier).
@@ -396,7 +400,7 @@ def next_action(path: np.ndarray | None, pose: Sequence[float], lookahead: float
 def face_action(pose: Sequence[float], target_xyz: Sequence[float], camera_height: float = 0.88,
                 rotate_step: float = math.radians(30.0), look_step: float = math.radians(30.0),
                 pitch_limits: tuple[float, float] = (math.radians(-60.0), math.radians(30.0))
-                ) -> int | None:
+                ) -> DiscreteNavigationAction | None:
     """Turn (yaw first, then pitch) until a 3-D point is as centred as the 30-degree steps
     allow; None once it is. Success in ObjectNav needs the object *in view* when Stop is
     called, so an agent that arrives beside the goal faces it before stopping.

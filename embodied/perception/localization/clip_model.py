@@ -6,7 +6,7 @@ prompts must behave the same in all three, and a model loaded once is shared (`l
 
 Weights. `pretrained` is an open_clip tag (`openai`, `laion2b_s34b_b79k`, ...), a checkpoint file, or
 None (random weights from `init_seed`: the architecture's speed without its knowledge, for tests and
-benchmarks). Nothing downloads unless the environment says `HF_HUB_OFFLINE=0` explicitly: DESIGN.md
+benchmarks). Nothing downloads unless the environment says `HF_HUB_OFFLINE=0` explicitly: docs/design.md
 forbids downloads at run and test time, and an agent that stalls 46 s on network retries inside a
 worker is worse than one that fails at once saying what to do. A tag is looked up in the Hugging Face
 cache (and open_clip's URL cache ~/.cache/clip); if absent, `WeightsNotFoundError` explains how to get

@@ -3,16 +3,20 @@
 Why it exists: CoW's ablations swap the CLIP localizer for ground truth to separate exploration
 errors from recognition errors; with it, the agent's failures are the explorer's alone. It is
 privileged (reads the env's semantic segmentation), so its numbers are an upper bound.
+
+It knows no category ids of its own: the env says in `reset`'s info which semantic id each
+category name has (`info["categories"]`) and which one the goal is
+(`info["privileged"]["goal_semantic_id"]`), so it works on any backend's id scheme without
+importing an env.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from embodied.config import LocalizerConfig
-from embodied.envs.pybullet.house import category_names, semantic_id
 from embodied.perception.localization.base import Localizer, check_threshold
 
 __all__ = ["GroundTruthConfig", "GroundTruthLocalizer", "goal_semantic_id"]
@@ -29,22 +33,21 @@ class GroundTruthConfig(LocalizerConfig):
         check_threshold(self.threshold)
 
 
-def goal_semantic_id(text: str) -> int:
-    """The semantic id of a category given as "AlarmClock", "alarm clock" or "alarmclock".
+def goal_semantic_id(text: str, categories: Mapping[str, int]) -> int:
+    """The semantic id `categories` (the env's name -> id map) gives a category written as
+    "AlarmClock", "alarm clock" or "alarmclock".
 
     Why lenient: agents may pass the goal as a dataset id or as the words they prompt CLIP with;
     both must find the same category. Unknown names raise (a typo must not silently mean "nothing").
     """
-    try:
-        return semantic_id(text)
-    except ValueError:
-        pass
+    if text in categories:
+        return int(categories[text])
     folded = text.replace(" ", "").replace("_", "").lower()
-    for name in category_names():
-        if name.lower() == folded:
-            return semantic_id(name)
-    raise ValueError(f"ground_truth localizer: unknown category {text!r}; known: "
-                     f"{', '.join(category_names()[1:])}")
+    for name, ident in categories.items():
+        if name.replace(" ", "").replace("_", "").lower() == folded:
+            return int(ident)
+    known = ", ".join(categories) or "none (the env's reset info has no \"categories\")"
+    raise ValueError(f"ground_truth localizer: unknown category {text!r}; known: {known}")
 
 
 class GroundTruthLocalizer(Localizer):
@@ -56,22 +59,24 @@ class GroundTruthLocalizer(Localizer):
         super().__init__(config or GroundTruthConfig(), device)
         self._goal: str | None = None
         self._goal_id: int | None = None
+        self._categories: dict[str, int] = {}
 
     def reset(self, info: dict[str, Any]) -> None:
-        """Take the goal's semantic id from the env's privileged info when it gives one.
+        """Take the goal's semantic id and the category -> id map from the env's reset info.
 
-        Why prefer it: the env knows its own id scheme; mapping names here is the fallback for
-        envs (or backends) that do not hand one out.
+        Why from the env: only the env knows its backend's id scheme; a localizer that restated
+        it would import the env (and its simulator) and break on any other backend.
         """
         privileged = info.get("privileged") or {}
         goal_id = privileged.get("goal_semantic_id")
         self._goal = info.get("goal")
         self._goal_id = int(goal_id) if goal_id is not None else None
+        self._categories = {str(k): int(v) for k, v in (info.get("categories") or {}).items()}
 
     def _semantic_id(self, text: str) -> int:
         if self._goal_id is not None and text == self._goal:
             return self._goal_id
-        return goal_semantic_id(text)
+        return goal_semantic_id(text, self._categories)
 
     def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
         semantic = obs.get("semantic") if isinstance(obs, dict) else None
