@@ -102,7 +102,7 @@ class RunConfig:
     test fixtures). `retries` is how many times a crashing episode is retried with a fresh env+agent.
     `device` is the torch device agents put their networks on: `cpu`, `cuda`, `cuda:N` or `mps`.
     Only its spelling is checked here (a config is data and may be written on a machine without the
-    device); whether this machine has it is checked when a run starts (`runner.check_device`).
+    device); whether this machine has it is checked when a run starts (`preflight.check_device`).
     """
 
     workers: int = 1

@@ -299,6 +299,30 @@ def test_the_runner_path_builds_a_privileged_articulation_env() -> None:
             env.close()
 
 
+def test_articulation_info_carries_ground_truth_only_when_privileged() -> None:
+    """The true joints, link names, joint states and the grabbed link are ground truth: an
+    unprivileged SfA agent must not find them in `info` after reset, a pull or "done"."""
+    from embodied.envs.articulation import PRIVILEGED_INFO, ArticulationConfig
+
+    cfg = ArticulationConfig(**SMALL[ARTICULATION])
+    for privileged in (False, True):
+        env = registry.make_env(cfg, privileged=privileged)
+        try:
+            obs, info = env.reset(seed=0)
+            cloud = obs["points"][: int(obs["num_points"][0])]
+            pull = {"point": cloud[len(cloud) // 2], "direction": np.array([0.0, -1.0, 0.0]),
+                    "distance": np.array([0.1])}
+            step_info = env.step(pull)[4]
+            done_info = env.step({**pull, "distance": np.array([0.0])})[4]
+            for got in (info, step_info, done_info):
+                leaked = sorted(set(PRIVILEGED_INFO) & set(got))
+                assert bool(leaked) == privileged, leaked
+            assert privileged == ("ground_truth" in info and "joint_states" in step_info)
+            assert info["max_interactions"] and "metrics" in done_info   # the rest stays
+        finally:
+            env.close()
+
+
 def test_ground_truth_localizer_takes_category_ids_from_the_env() -> None:
     """No ids of its own: the names and ids are whatever the env's reset info says."""
     from embodied.perception.localization.ground_truth import GroundTruthLocalizer

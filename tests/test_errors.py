@@ -20,7 +20,7 @@ import pytest
 from embodied.cli import main
 from embodied.config import ConfigError, load_config
 from embodied.envs.articulation import mesh_candidates
-from embodied.runner import check_output
+from embodied.preflight import check_output
 from tests.conftest import REPO, cli_env, records
 
 OBJECTNAV = REPO / "experiments" / "objectnav_random.yaml"

@@ -136,6 +136,30 @@ def test_unreachable_and_snapping():
     assert fs.snap(np.array([2.05, 1.5])) is None           # inside the wall: too far to snap
 
 
+def test_path_along_an_obstacle_edge_to_where_the_region_meets_it():
+    """The path rounds a wall's corner, runs along its grown top edge and ends where the success
+    circle crosses that edge: a vertex of (region & free space) that lies on the edge only to
+    rounding. The scene is turned by several angles, so the edge is not axis-aligned and the
+    rounding falls either way (a tangent test that trusted the sign of a 1e-16 cross product
+    refused this last leg in a third of these cases: +2.5 mm on a test-split episode)."""
+    start, c = np.array([-0.5, 0.0]), np.array([1.0, 0.2])  # c: the corner; edge at y = 0.38
+    a = start - c
+    la = np.linalg.norm(a)
+    tangent = math.sqrt(la ** 2 - R ** 2)
+    # the tangent point sits acos(R / |a|) from the direction c -> start; the arc runs to 90 deg
+    arc = math.atan2(a[1], a[0]) % (2 * math.pi) - math.acos(R / la) - math.pi / 2
+    for degrees in np.linspace(0.0, 90.0, 16):
+        t = math.radians(degrees)
+        turn = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        fs = FreeSpace([rect(1.0, -1.0, 5.0, 0.2) @ turn.T], (-8.0, -8.0, 8.0, 8.0), R)
+        for cx in np.linspace(2.5, 3.5, 5):
+            cy = 0.15
+            end_x = cx - math.sqrt(1.0 - (0.2 + R - cy) ** 2)
+            exact = tangent + R * arc + (end_x - 1.0)
+            target = Target(fs, Point(*(turn @ [cx, cy])).buffer(1.0, quad_segs=256))
+            assert within(fs.distance_to([target], turn @ start), exact), (degrees, cx)
+
+
 # ---------------------------------------------------------------- conditions on the region
 def test_condition_cuts_the_region_along_its_boundary():
     # success within 1 m of a point goal at (0, 0); only points with x <= 0.5 count (as if the

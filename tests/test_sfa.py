@@ -54,6 +54,11 @@ def test_wrong_type_and_missing_joints_count_against_accuracy() -> None:
     assert m["joint_type_accuracy"] == 0.0
     assert "axis_position_error" not in m            # no revolute-revolute pair
     assert score_estimate(None, [DOOR])["joint_type_accuracy"] == 0.0
+    # the drawer found with its right type, the door missed: 1 correct of 2 true joints = 0.5
+    # (over the matched pairs only it would read 1 / 1: a perfect score for half the object)
+    found = score_estimate([{"type": "prismatic", "axis": [1.0, 0.0, 0.0], "origin": [0.5, 0.0, 0.8]}],
+                           [DOOR, DRAWER])
+    assert (found["parts_matched"], found["joint_type_accuracy"]) == (1, 0.5)
 
 
 def test_parallel_drawers_are_told_apart_by_their_centroid() -> None:
@@ -125,7 +130,7 @@ def run_episode(env: ArticulationEnv, episode: dict, cfg: SfaConfig) -> tuple[Sf
 
 
 def test_finds_a_drawer(tmp_path: Path) -> None:
-    env = ArticulationEnv()
+    env = ArticulationEnv(privileged=True)   # the test reads the true axis from info
     seed = single_joint_cabinet("prismatic")
     agent, info, end = run_episode(env, {"episode_id": "drawer", "seed": seed, "category": "cabinet"},
                                    SfaConfig(export_dir=str(tmp_path)))
@@ -194,7 +199,7 @@ def test_rigid_object_ends_with_no_articulation_found(tmp_path: Path) -> None:
     path.write_text(FIXED_URDF)
     # Handed to the env directly: as `env.objects` a file without a movable joint is a config error
     # (an experiment must not score an object with nothing to find); the agent must still cope.
-    env = ArticulationEnv(ArticulationConfig(max_interactions=6))
+    env = ArticulationEnv(ArticulationConfig(max_interactions=6), privileged=True)
     agent, info, end = run_episode(env, {"episode_id": "rigid", "seed": 0, "category": "user",
                                          "urdf": str(path)}, SfaConfig(export_dir=str(tmp_path / "out")))
     env.close()
@@ -295,7 +300,7 @@ def test_a_door_swung_far_by_one_pull_is_still_fitted(monkeypatch: pytest.Monkey
     direction = np.array([-0.98, -0.17, 0.05]) / np.linalg.norm([-0.98, -0.17, 0.05])
     pull = {"point": point.astype(np.float32), "direction": direction.astype(np.float32),
             "distance": np.array([0.12], np.float32)}
-    env = ArticulationEnv(ArticulationConfig(split="test"))
+    env = ArticulationEnv(ArticulationConfig(split="test"), privileged=True)   # gt in info
     episode = art.split_episodes("test", 67)[66]
 
     def one_pull() -> tuple[SfaAgent, dict, dict]:

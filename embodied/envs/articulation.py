@@ -28,6 +28,8 @@ Conventions:
   background. It is ground truth: it is in the observation space and the observations only when
   the env is made with `privileged=True` (for debugging and upper bounds, as ObjectNav's masks);
   an SfA agent never gets it. Scoring reads the env's own copy, never an observation.
+  Likewise the info keys that are ground truth (`PRIVILEGED_INFO`: the true joints, link names,
+  joint states, the link a pull grabbed) are in `info` only when the env is privileged.
 - `gripper_shift` (3,) is proprioception: how far (world vector, m) the grasped point travelled
   while it was held, i.e. the gripper's own displacement at release, as a robot arm measures it.
   Zero after reset, after "done", and when the pull grabbed nothing or the fixed base.
@@ -71,6 +73,8 @@ EXPLODE_SPEED = 20.0      # m/s
 POINT_LIMIT = 10.0        # m: bound of action points (the object sits within ~1.5 m of origin)
 MAX_DISTANCE = 0.5        # m: the longest single interaction
 NEAR = 0.05               # m: camera near plane
+#: info keys that are ground truth: only a privileged env hands them out (see the module docstring)
+PRIVILEGED_INFO = ("ground_truth", "links", "joint_states", "link", "link_index")
 
 
 @dataclass
@@ -461,7 +465,7 @@ class ArticulationEnv(gym.Env):
             "metrics": self._metrics(),
             "max_interactions": self.config.max_interactions,
         }
-        return obs, info
+        return obs, self._public(info)
 
     def step(self, action: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None or self.done:
@@ -490,7 +494,7 @@ class ArticulationEnv(gym.Env):
                 info["metrics"].update(scores)
                 info["record"] = {"sfa_result": action["estimate"].get(
                     "result", "ok" if scores["articulation_found"] else NO_ARTICULATION)}
-            return self._observe(), 0.0, True, False, info
+            return self._observe(), 0.0, True, False, self._public(info)
         info = self.interact(point, direction, min(distance, MAX_DISTANCE))
         self._last_interaction = {"point": point, "direction": direction,
                                   "distance": min(distance, MAX_DISTANCE), "moved": info["moved"]}
@@ -501,7 +505,15 @@ class ArticulationEnv(gym.Env):
         self.done = truncated
         info["joint_states"] = self.joint_states()
         info["metrics"] = self._metrics()
-        return self._observe(info.get("gripper_shift")), 0.0, False, truncated, info
+        return self._observe(info.get("gripper_shift")), 0.0, False, truncated, self._public(info)
+
+    def _public(self, info: dict[str, Any]) -> dict[str, Any]:
+        """`info` without its ground-truth keys, unless the env is privileged (agents see what a
+        robot would; scoring and tests read the env's own state, e.g. `ground_truth()`)."""
+        if not self.privileged:
+            for key in PRIVILEGED_INFO:
+                info.pop(key, None)
+        return info
 
     def render(self) -> np.ndarray | None:
         """Camera 0, upscaled, with the last interaction drawn (green arrow: it moved a part)."""

@@ -29,7 +29,7 @@ from embodied.envs.pybullet.house import HouseSpec, generate_house
 from embodied.perception.geodesic import FreeSpace, Target
 from embodied.perception.navgrid import NavGrid, distance_field
 
-DATASET_VERSION = 2  # 2: shortest_path_length is exact (perception/geodesic.py), not the grid's
+DATASET_VERSION = 1
 ROTATE_DEG = 30.0
 
 

@@ -94,10 +94,19 @@ def _polygon_nodes(free: Polygon | shapely.MultiPolygon
     return np.concatenate(pts), np.concatenate(prevs), np.concatenate(nexts)
 
 
+COLLINEAR = 1e-9
+"""|sin| of the angle below which a point counts as on a line: a region's vertex computed where
+its edge meets an obstacle's edge lies on that edge only to rounding, and must not be refused as
+"not tangent" because of a sign of 1e-16."""
+
+
 def _side(origin: np.ndarray, direction: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Sign of each point's side of the line through ``origin`` along ``direction`` (-1, 0, 1)."""
-    return np.sign(direction[..., 0] * (points[..., 1] - origin[..., 1])
-                   - direction[..., 1] * (points[..., 0] - origin[..., 0]))
+    """Side of each point of the line through ``origin`` along ``direction``: -1, 0 (on the line,
+    to within COLLINEAR) or 1."""
+    rel = points - origin
+    cross = direction[..., 0] * rel[..., 1] - direction[..., 1] * rel[..., 0]
+    scale = np.hypot(direction[..., 0], direction[..., 1]) * np.hypot(rel[..., 0], rel[..., 1])
+    return np.where(np.abs(cross) <= COLLINEAR * scale, 0.0, np.sign(cross))
 
 
 def _tangent_at(node: np.ndarray, prev: np.ndarray, nxt: np.ndarray,
