@@ -14,6 +14,9 @@ ObjectNav (Anderson et al. 2018, "On Evaluation of Embodied Navigation Agents"; 
 * Soft-SPL (Habitat's ``SoftSPL`` measure) = (1 - d_T / d_0, clipped to [0, 1]) * l / max(p, l),
   where d_0 and d_T are the geodesic distances to the goal region at the start and at the end:
   it credits progress towards the goal even when the episode fails.
+
+Articulation (SfA) and rearrangement (AI2-THOR's two-phase Rearrangement challenge, scored as
+allenai/ai2thor-rearrangement scores it) follow below, each under its own heading.
 """
 from __future__ import annotations
 
@@ -234,3 +237,158 @@ def chamfer_distance(a: ArrayLike, b: ArrayLike) -> float:
     d_ab, _ = cKDTree(pb).query(pa)
     d_ba, _ = cKDTree(pa).query(pb)
     return 0.5 * (float(np.mean(d_ab)) + float(np.mean(d_ba)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rearrangement (AI2-THOR's two-phase Rearrangement challenge, Weihs et al. 2021, as
+# allenai/ai2thor-rearrangement computes it; CSR reports these):
+#
+# * an object's pose energy in [0, 1] compares its goal pose with its current one. An openable
+#   object that is not pickupable scores 1 when |openness difference| > 0.2, else 0. Any other
+#   object scores 0.5 * max(1 - IoU / 0.5, 0) + 0.5 * d, with IoU of the two oriented 3-D boxes
+#   (1 outright when the centres are < 1 cm and the rotations < 10 deg apart) and d = 0 when the
+#   boxes overlap, else min(closest corner-to-corner distance / 2 m, 1);
+# * misplaced = energy > 0; Success = the end energy is 0; % Fixed = fixed / initially misplaced;
+#   % Fixed Strict = % Fixed, or 0 if anything became newly misplaced; % Misplaced = end / start
+#   misplaced (can exceed 1); Energy Remaining = end / start energy.
+# ---------------------------------------------------------------------------------------------
+IOU_SAMPLES = 13
+"""Points per axis with which the benchmark estimates a 3-D box IoU (13^3 = 2197 points)."""
+MIN_IOU = 0.5            # IoU at which the overlap part of the energy reaches 0
+OPENNESS_TOLERANCE = 0.2  # |openness difference| up to which an openable object is in place
+POSITION_BARRIER = 2.0   # m: corner distance at which the distance part of the energy saturates
+SAME_POSITION = 0.01     # m: centres this close ...
+SAME_ROTATION = 10.0     # deg: ... and rotations this close count as IoU 1 without sampling
+
+
+def _box_frame(name: str, corners: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin corner, unit edge directions (3, 3) as rows, edge lengths (3,)) of a box given by
+    its 8 corners in any order: the three corners adjacent to corner 0 are the ones whose
+    offsets from it are mutually orthogonal (face diagonals are not orthogonal to both edges of
+    their face, so exactly one triple of the seven offsets is)."""
+    c = np.asarray(corners, dtype=float)
+    if c.shape != (8, 3) or not np.isfinite(c).all():
+        raise ValueError(f"{name} must be (8, 3) finite box corners, got shape {c.shape}")
+    offsets = c[1:] - c[0]
+    lengths = np.linalg.norm(offsets, axis=1)
+    if np.any(lengths < 1e-8):
+        raise ValueError(f"{name} has coinciding corners: not a box")
+    units = offsets / lengths[:, None]
+    cos = np.abs(units @ units.T)
+    best, best_err = None, np.inf
+    for i in range(7):
+        for j in range(i + 1, 7):
+            for k in range(j + 1, 7):
+                err = max(cos[i, j], cos[i, k], cos[j, k])
+                if err < best_err:
+                    best, best_err = (i, j, k), err
+    if best_err > 1e-3:
+        raise ValueError(f"{name}: no three mutually orthogonal edges meet at a corner: not a box")
+    idx = list(best)
+    return c[0], units[idx], lengths[idx]
+
+
+def box_iou_3d(corners_a: ArrayLike, corners_b: ArrayLike, samples: int = IOU_SAMPLES) -> float:
+    """IoU of two oriented 3-D boxes, estimated as the benchmark does: the centres of a
+    ``samples``^3 grid of equal cells filling box b are tested against box a (with 1 mm of
+    tolerance), so intersection = vol(b) * the fraction inside a.
+
+    Why an estimate and not the exact polyhedron intersection: Energy Remaining and % Fixed must
+    mean what they mean in published rearrangement results, and those use this estimator.
+    """
+    origin_a, axes_a, size_a = _box_frame("corners_a", corners_a)
+    origin_b, axes_b, size_b = _box_frame("corners_b", corners_b)
+    t = (np.arange(samples) + 0.5) / samples
+    grid = np.stack(np.meshgrid(t, t, t, indexing="ij"), axis=-1).reshape(-1, 3)
+    points = origin_b + (grid * size_b) @ axes_b                     # cell centres inside b
+    local = (points - origin_a) @ axes_a.T                            # coordinates along a's edges
+    inside = np.all((local > -1e-3) & (local <= size_a + 1e-3), axis=1)
+    vol_a, vol_b = float(np.prod(size_a)), float(np.prod(size_b))
+    intersection = vol_b * float(inside.mean())
+    return intersection / (vol_a + vol_b - intersection)
+
+
+def rotation_angle_deg(q0: ArrayLike, q1: ArrayLike) -> float:
+    """Angle (deg, in [0, 180]) of the rotation between two orientations given as quaternions
+    (x, y, z, w): 2 * atan2(|v|, |s|) of q0^-1 q1, exact near 0 where arccos is not."""
+    a = np.asarray(q0, dtype=float).reshape(4)
+    b = np.asarray(q1, dtype=float).reshape(4)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if not (na > 0 and nb > 0 and math.isfinite(na) and math.isfinite(nb)):
+        raise ValueError(f"quaternions must be finite and non-zero, got {a} and {b}")
+    a, b = a / na, b / nb
+    s = float(a @ b)                                                  # scalar part of a^-1 b
+    v = a[3] * b[:3] - b[3] * a[:3] - np.cross(a[:3], b[:3])          # its vector part
+    return math.degrees(2.0 * math.atan2(float(np.linalg.norm(v)), abs(s)))
+
+
+def pose_energy(goal: dict, cur: dict, min_iou: float = MIN_IOU,
+                open_tol: float = OPENNESS_TOLERANCE,
+                pos_barrier: float = POSITION_BARRIER) -> float:
+    """Energy in [0, 1] between an object's goal pose and its current pose (0: in place).
+
+    A pose is a dict: ``position`` (x, y, z) m, ``rotation`` quaternion (x, y, z, w),
+    ``bounding_box`` (8, 3) world corners or None, ``openness`` in [0, 1] or None, ``pickupable``
+    bool, and optionally ``broken`` (a broken object scores 1). See the section comment above for
+    the formula; it is the benchmark's ``pose_difference_energy``.
+    """
+    if cur.get("broken", False):
+        return 1.0
+    goal_open, cur_open = goal.get("openness"), cur.get("openness")
+    if goal_open is not None and cur_open is not None and not goal["pickupable"]:
+        return 1.0 if abs(float(goal_open) - float(cur_open)) > open_tol else 0.0
+    gbox, cbox = goal.get("bounding_box"), cur.get("bounding_box")
+    if gbox is None or cbox is None:
+        raise ValueError("pose_energy: a pose that is not openable needs a bounding_box")
+    dist = float(np.linalg.norm(np.asarray(goal["position"], float) - np.asarray(cur["position"], float)))
+    if dist < SAME_POSITION and rotation_angle_deg(goal["rotation"], cur["rotation"]) < SAME_ROTATION:
+        iou = 1.0
+    else:
+        try:
+            iou = box_iou_3d(gbox, cbox)
+        except ValueError:
+            iou = 0.0       # as the benchmark: a box it cannot read overlaps nothing
+    iou_energy = max(1.0 - iou / min_iou, 0.0)
+    if iou > 0:
+        return 0.5 * iou_energy
+    g, c = np.asarray(gbox, float).reshape(8, 3), np.asarray(cbox, float).reshape(8, 3)
+    closest = float(np.min(np.linalg.norm(g[:, None, :] - c[None, :, :], axis=-1)))
+    return 0.5 * iou_energy + 0.5 * min(closest / pos_barrier, 1.0)
+
+
+def rearrangement_metrics(start_energies: ArrayLike, end_energies: ArrayLike) -> dict[str, float]:
+    """The unshuffle phase's metrics from every object's energy at its start and at its end.
+
+    Returns ``success`` (end energy 0), ``fixed`` (fixed / initially misplaced; 1 when nothing was
+    misplaced), ``fixed_strict`` (``fixed``, or 0 when anything became newly misplaced), the counts
+    ``start_misplaced``, ``end_misplaced``, ``newly_misplaced``, ``num_fixed`` and the energies
+    ``start_energy``, ``end_energy``; and, only where the denominator is not 0 (as the benchmark),
+    ``misplaced`` (end / start misplaced) and ``energy_remaining`` (end / start energy).
+    """
+    start = np.asarray(start_energies, dtype=float).reshape(-1)
+    end = np.asarray(end_energies, dtype=float).reshape(-1)
+    if start.shape != end.shape:
+        raise ValueError(f"start_energies {start.shape} and end_energies {end.shape} differ")
+    if np.any(~np.isfinite(start)) or np.any(~np.isfinite(end)):
+        raise ValueError("energies must be finite")
+    was, now = start > 0.0, end > 0.0
+    initially = int(was.sum())
+    num_fixed = initially - int((was & now).sum())
+    newly = int((now & ~was).sum())
+    fixed = 1.0 if initially == 0 else num_fixed / initially
+    out = {
+        "success": float(end.sum() == 0.0),
+        "fixed": float(fixed),
+        "fixed_strict": float(fixed if newly == 0 else 0.0),
+        "start_misplaced": float(initially),
+        "end_misplaced": float(now.sum()),
+        "newly_misplaced": float(newly),
+        "num_fixed": float(num_fixed),
+        "start_energy": float(start.sum()),
+        "end_energy": float(end.sum()),
+    }
+    if initially > 0:
+        out["misplaced"] = float(now.sum()) / initially
+    if start.sum() > 0:
+        out["energy_remaining"] = float(end.sum() / start.sum())
+    return out
