@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download at run time
 _GYM_IDS = {
     "embodied/ObjectNav-PyBullet-v0": "embodied.envs.objectnav:ObjectNavEnv",
     "embodied/Articulation-PyBullet-v0": "embodied.envs.articulation:ArticulationEnv",
+    "embodied/Rearrange-PyBullet-v0": "embodied.envs.rearrange:RearrangeEnv",
 }
 for _id, _entry in _GYM_IDS.items():
     if _id not in _gym.registry:

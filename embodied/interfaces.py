@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, TypedDict
 
-__all__ = ["DiscreteNavigationAction", "NAVIGATION_ACTION_NAMES", "ArticulationAction"]
+__all__ = ["DiscreteNavigationAction", "NAVIGATION_ACTION_NAMES", "ArticulationAction",
+           "REARRANGE_PICKUPABLE_TYPES", "REARRANGE_OPENABLE_TYPES", "REARRANGE_PHASES",
+           "REARRANGE_ACTION_NAMES", "RearrangeAction", "snake_case", "pickup_action", "open_action"]
 
 
 class DiscreteNavigationAction(IntEnum):
@@ -54,3 +56,60 @@ class ArticulationAction(_ArticulationMove, total=False):
 
     pixel: Any
     estimate: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------ rearrangement
+#: Object types the rearrangement env's agent can pick up (`pickup_<type>`), in the order that
+#: fixes `obs["held"]` (an index into this tuple, -1 for empty hands). The embedded houses' small
+#: objects that AI2-THOR marks pickupable (its `OBJECT_TYPES_WITH_PROPERTIES`); GarbageCan,
+#: HousePlant and Television are not pickupable there, so not here either.
+REARRANGE_PICKUPABLE_TYPES: tuple[str, ...] = (
+    "AlarmClock", "Apple", "BaseballBat", "BasketBall", "Bowl", "Laptop", "Mug", "SprayBottle",
+    "Vase",
+)
+#: Object types `open_by_type_<type>` acts on: the articulated parts of the SfA generator's
+#: objects, named as AI2-THOR names them (a cabinet's doors are "Cabinet"s, its drawers "Drawer"s).
+REARRANGE_OPENABLE_TYPES: tuple[str, ...] = ("Cabinet", "Drawer", "Fridge", "Microwave")
+#: The two phases of a rearrangement episode, as `obs["phase"]` numbers them.
+REARRANGE_PHASES: tuple[str, ...] = ("walkthrough", "unshuffle")
+
+
+def snake_case(type_name: str) -> str:
+    """"SprayBottle" -> "spray_bottle": how ai2thor-rearrangement spells types in action names
+    (`stringcase.snakecase`), so recorded action names read the same as the challenge's."""
+    out = []
+    for i, ch in enumerate(type_name):
+        if ch.isupper() and i > 0:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+#: The two-phase challenge's discrete actions, in its order (`RearrangeBaseExperimentConfig.
+#: actions()`, without `stand`/`crouch`, which the embedded agent does not have): navigation,
+#: `drop_held_object_with_snap`, then `open_by_type_*` and `pickup_*` sorted by name.
+REARRANGE_ACTION_NAMES: tuple[str, ...] = (
+    "done", "move_ahead", "move_left", "move_right", "move_back", "rotate_right", "rotate_left",
+    "look_up", "look_down", "drop_held_object_with_snap",
+    *sorted(f"open_by_type_{snake_case(t)}" for t in REARRANGE_OPENABLE_TYPES),
+    *sorted(f"pickup_{snake_case(t)}" for t in REARRANGE_PICKUPABLE_TYPES),
+)
+
+#: The same actions as an IntEnum (`RearrangeAction.PICKUP_MUG`, `RearrangeAction.DONE`): members
+#: are the plain ints of the env's `Discrete` space. Never reorder REARRANGE_ACTION_NAMES.
+RearrangeAction = IntEnum("RearrangeAction",
+                          {name.upper(): i for i, name in enumerate(REARRANGE_ACTION_NAMES)})
+
+
+def pickup_action(type_name: str) -> int:
+    """The action number of `pickup_<type>` (ValueError for a type that cannot be picked up)."""
+    if type_name not in REARRANGE_PICKUPABLE_TYPES:
+        raise ValueError(f"{type_name!r} is not pickupable; pickupable: {REARRANGE_PICKUPABLE_TYPES}")
+    return REARRANGE_ACTION_NAMES.index(f"pickup_{snake_case(type_name)}")
+
+
+def open_action(type_name: str) -> int:
+    """The action number of `open_by_type_<type>` (ValueError for a type that does not open)."""
+    if type_name not in REARRANGE_OPENABLE_TYPES:
+        raise ValueError(f"{type_name!r} is not openable; openable: {REARRANGE_OPENABLE_TYPES}")
+    return REARRANGE_ACTION_NAMES.index(f"open_by_type_{snake_case(type_name)}")

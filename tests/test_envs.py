@@ -30,10 +30,12 @@ PACKAGE = REPO / "embodied"
 
 OBJECTNAV = "embodied/ObjectNav-PyBullet-v0"
 ARTICULATION = "embodied/Articulation-PyBullet-v0"
+REARRANGE = "embodied/Rearrange-PyBullet-v0"
 #: every Gym id the package registers, with the smallest settings that still exercise it
 SMALL: dict[str, dict[str, Any]] = {
     OBJECTNAV: {"width": 64, "height": 64, "max_steps": 50},
     ARTICULATION: {"width": 64, "height": 48, "max_interactions": 6},
+    REARRANGE: {"width": 64, "height": 64, "walkthrough_steps": 20, "unshuffle_steps": 20},
 }
 
 #: Warnings check_env may raise and why each is accepted; anything else fails the test.
@@ -44,6 +46,7 @@ ALLOWED_WARNINGS: dict[str, tuple[str, ...]] = {
         # of up to 0.5 m), so the Box is deliberately not normalised to [-1, 1]
         "For Box action spaces, we recommend using a symmetric and normalized space",
     ),
+    REARRANGE: (),
 }
 
 registry.load_builtin()
@@ -122,6 +125,8 @@ def _action(env_id: str, obs: dict[str, Any], rng: np.random.Generator) -> Any:
     physics would run); ObjectNav's are uniform but Stop, so the rollout lasts."""
     if env_id == OBJECTNAV:
         return DiscreteNavigationAction(int(rng.integers(len(DiscreteNavigationAction) - 1)))
+    if env_id == REARRANGE:                           # anything but "done" (action 0)
+        return int(rng.integers(1, len(embodied.interfaces.REARRANGE_ACTION_NAMES)))
     n = int(obs["num_points"][0])
     direction = rng.normal(size=3)
     return {"point": obs["points"][int(rng.integers(n))].copy(),

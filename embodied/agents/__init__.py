@@ -1,6 +1,7 @@
 """Agents, one module each. Importing this package registers them."""
 from embodied import registry
 from embodied.agents.cow import CowAgent, CowConfig
+from embodied.agents.noop import NoopAgent, NoopConfig
 from embodied.agents.oracle import OracleAgent, OracleConfig
 from embodied.agents.random import RandomAgent, RandomConfig
 from embodied.agents.sfa import SfaAgent, SfaConfig
@@ -9,3 +10,4 @@ registry.register_agent("random", RandomAgent, RandomConfig)
 registry.register_agent("oracle", OracleAgent, OracleConfig)
 registry.register_agent("cow", CowAgent, CowConfig)
 registry.register_agent("sfa", SfaAgent, SfaConfig)
+registry.register_agent("noop", NoopAgent, NoopConfig)
