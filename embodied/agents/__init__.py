@@ -4,6 +4,7 @@ from embodied.agents.cow import CowAgent, CowConfig
 from embodied.agents.noop import NoopAgent, NoopConfig
 from embodied.agents.oracle import OracleAgent, OracleConfig
 from embodied.agents.random import RandomAgent, RandomConfig
+from embodied.agents.rearrange_oracle import RearrangeOracleAgent, RearrangeOracleConfig
 from embodied.agents.sfa import SfaAgent, SfaConfig
 
 registry.register_agent("random", RandomAgent, RandomConfig)
@@ -11,3 +12,4 @@ registry.register_agent("oracle", OracleAgent, OracleConfig)
 registry.register_agent("cow", CowAgent, CowConfig)
 registry.register_agent("sfa", SfaAgent, SfaConfig)
 registry.register_agent("noop", NoopAgent, NoopConfig)
+registry.register_agent("rearrange_oracle", RearrangeOracleAgent, RearrangeOracleConfig)

@@ -54,6 +54,13 @@ int32 instance ids, `semantic` (H, W) int32 category ids (`info["categories"]`),
 A privileged env's infos also carry `info["privileged"]`: every object's goal, unshuffle-start and
 current pose records (AI2-THOR's `env.poses`), the agent's world pose, the instance table, and the
 episode's changes -- what an oracle needs. Everything handed out is a fresh copy.
+(Added for the `rearrange_oracle` agent, which plans without touching the env:) `lattice`, the
+0.25 m move lattice of the current state -- `origin` (x, y) of point (0, 0), `step`, `free`
+(nx, ny) bool (the agent's cylinder fits at origin + step * (i, j)) and `passable` (nx, ny, 2)
+bool (a move between (i, j) and (i + 1, j) [axis 0, world x] or (i, j + 1) [axis 1, world y]
+succeeds, both ways: the env's own `try_move`) -- and `min_visible_pixels`. The lattice's axes
+are the world's because starts are axis-aligned; it is recomputed only when an object or part
+moved (~20 ms), else served from a cache (as copies).
 
 How this maps to ai2thor-rearrangement, and where it deviates:
 
@@ -208,6 +215,7 @@ class RearrangeEnv(gym.Env):
         self._file_episodes: list[dict[str, Any]] | None = None
         self._frame: dict[str, np.ndarray] = {}
         self._counts = np.zeros(1, dtype=np.int64)
+        self._lattice_cache: tuple[Any, dict[str, Any]] | None = None
 
     # ----------------------------------------------------------------------------- episodes
     def _default_episode(self) -> dict[str, Any]:
@@ -618,4 +626,37 @@ class RearrangeEnv(gym.Env):
             "room_bounds": tuple(room.bounds),
             "step_size": STEP_SIZE,
             "interact_distance": INTERACT_DISTANCE,
+            "min_visible_pixels": int(self.config.min_visible_pixels),
+            "lattice": {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                        for k, v in self._lattice().items()},
         }
+
+    def _lattice(self) -> dict[str, Any]:
+        """The move lattice of the current state (see the module docstring), cached per state:
+        every lattice point in the room tested with the agent's cylinder, every move between
+        two free neighbours with `try_move` (which checks the target and points along the way,
+        so a move and its reverse get the same answer)."""
+        state = self.world.state
+        assert state is not None
+        key = (self.room.seed, self.start, tuple(sorted(state.poses.items())),
+               tuple(sorted(state.openness.items())), state.held)
+        if self._lattice_cache is not None and self._lattice_cache[0] == key:
+            return self._lattice_cache[1]
+        x0, y0, _ = self.start
+        bx0, by0, bx1, by1 = self.room.bounds
+        i0, j0 = math.floor((x0 - bx0) / STEP_SIZE), math.floor((y0 - by0) / STEP_SIZE)
+        origin = (x0 - i0 * STEP_SIZE, y0 - j0 * STEP_SIZE)
+        nx = i0 + math.floor((bx1 - x0) / STEP_SIZE) + 1
+        ny = j0 + math.floor((by1 - y0) / STEP_SIZE) + 1
+        points = np.stack(np.meshgrid(origin[0] + STEP_SIZE * np.arange(nx),
+                                      origin[1] + STEP_SIZE * np.arange(ny), indexing="ij"), -1)
+        free = np.array([[not self.world.agent_collides(points[i, j]) for j in range(ny)]
+                         for i in range(nx)], dtype=bool)
+        passable = np.zeros((nx, ny, 2), dtype=bool)
+        for i, j in np.argwhere(free):
+            for axis, (a, b) in enumerate(((i + 1, j), (i, j + 1))):
+                if a < nx and b < ny and free[a, b]:
+                    passable[i, j, axis] = self.world.try_move(points[i, j], points[a, b])
+        value = {"origin": origin, "step": STEP_SIZE, "free": free, "passable": passable}
+        self._lattice_cache = (key, value)
+        return value
