@@ -32,7 +32,9 @@ setup(
         "torch-geometric>=2.5",
     ],
     extras_require={
-        "dev": ["pytest>=8.0", "transformers>=4.40"],  # transformers: the owlvit localizer tests
+        # transformers: the owlvit localizer tests; mutmut: `make mutation` (scripts/mutation_report.py
+        # reads mutmut 3's mutants/*.meta files and its status codes)
+        "dev": ["pytest>=8.0", "transformers>=4.40", "mutmut>=3.8.1,<4"],
         "thor": ["ai2thor>=5.0"],
         "ray": ["ray>=2.9"],
         "owlvit": ["transformers>=4.40"],

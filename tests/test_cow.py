@@ -38,8 +38,12 @@ def test_cow_with_ground_truth_finds_goals_and_stops() -> None:
     for metrics, actions in results:
         assert actions[:12] == [1] * 12               # the initial 360-degree spin
         assert actions[-1] == DiscreteNavigationAction.STOP
-    assert sum(m["success"] for m, _ in results) >= 2, [m for m, _ in results]
-    assert np.mean([m["spl"] for m, _ in results]) > 0.4
+    # Measured (deterministic; 250 steps): all three succeed, SPL 0.913, 0.860, 0.868 (mean 0.880).
+    # The floor leaves about one extra 0.25 m step per episode (~0.035 SPL) for numerical drift
+    # across machines; a frontier bug that costs detours (e.g. min_pocket in m instead of m^2:
+    # mean 0.825) fails it.
+    assert all(m["success"] for m, _ in results), [m for m, _ in results]
+    assert np.mean([m["spl"] for m, _ in results]) >= 0.85, [m["spl"] for m, _ in results]
 
 
 def test_cow_is_deterministic() -> None:

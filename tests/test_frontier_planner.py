@@ -3,6 +3,7 @@ the discrete actions in a small kinematic simulation."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import networkx as nx
 import numpy as np
@@ -71,13 +72,79 @@ def test_frontier_cells_and_clusters_are_exact() -> None:
     hole = found[0]
     assert hole.size == 4
     np.testing.assert_allclose(hole.centroid_xy, xy(tmap, cell(3, 3)))   # symmetric ring
-    assert tuple(tmap.world_to_cell(hole.target_xy)) in expected_hole
+    # (the ring's four cells are equally near its centre, so which one is the target is a tie:
+    # test_the_target_is_the_frontier_cell_nearest_the_centroid pins the rule on asymmetric ones)
     # size filter: clusters below min_size are dropped
     assert [as_set(f.cells) for f in find_frontiers(tmap, min_size=3, min_pocket=0)] == \
         [expected_hole]
     # pocket filter: the enclosed one-cell hole is not worth a visit; the opening still is
     assert [as_set(f.cells) for f in find_frontiers(tmap, min_size=1, min_pocket=0.5)] == \
         [expected_door]
+
+
+def frontier_at(rows: list[str], **kwargs) -> tuple[TopDownMap, list, Callable[[int, int], tuple[int, int]]]:
+    """find_frontiers on an ascii map, and the (i, j) of text row r, column c."""
+    tmap, _ = ascii_map(rows)
+    b = tmap.world_to_cell(np.zeros(2))
+    return tmap, find_frontiers(tmap, **kwargs), lambda r, c: (int(b[0] + r), int(b[1] + c))
+
+
+def test_the_target_is_the_frontier_cell_nearest_the_centroid() -> None:
+    """A frontier's target point is where CoW looks and what the blacklist remembers: the frontier
+    cell nearest the cluster's centroid, never a cell at its end."""
+    # a straight opening of 5 cells: the centroid is the middle cell, the target too
+    rows = ["#######",
+            "#.....?",
+            "#.....?",
+            "#.....?",
+            "#.....?",
+            "#.....?",
+            "#######"]
+    tmap, (opening,), cell = frontier_at(rows, min_size=1, min_pocket=0)
+    assert as_set(opening.cells) == {cell(r, 5) for r in range(1, 6)}
+    np.testing.assert_allclose(opening.centroid_xy, xy(tmap, cell(3, 5)))
+    np.testing.assert_allclose(opening.target_xy, xy(tmap, cell(3, 5)))
+    # the same across (a row of 5 cells, away from the map's centre in x and y)
+    tmap, (opening,), cell = frontier_at(["???????", "#.....#", "#.....#", "#######"], min_size=1, min_pocket=0)
+    np.testing.assert_allclose(opening.target_xy, xy(tmap, cell(1, 3)))
+    # an L (4 cells down a column, then 2 more along the bottom row): its centroid lies off the
+    # frontier; the target is the frontier cell nearest it. Cells (1..4, 1), (4, 2), (4, 3) in the
+    # text's rows and columns:
+    #   mean row = (1 + 2 + 3 + 4 + 4 + 4) / 6 = 3, mean column = (1 + 1 + 1 + 1 + 2 + 3) / 6 = 1.5
+    #   squared distances: (1,1) 4.25, (2,1) 1.25, (3,1) 0.25, (4,1) 1.25, (4,2) 1.25, (4,3) 3.25
+    rows = ["#?####",
+            "?.#...",
+            "?.#...",
+            "?.#...",
+            "?...##",
+            "#???##"]
+    tmap, found, cell = frontier_at(rows, min_size=1, min_pocket=0)
+    (ell,) = [f for f in found if cell(4, 2) in as_set(f.cells)]
+    assert as_set(ell.cells) == {cell(1, 1), cell(2, 1), cell(3, 1), cell(4, 1), cell(4, 2), cell(4, 3)}
+    np.testing.assert_allclose(ell.centroid_xy, tmap.cell_to_world(np.array([3.0, 1.5]) + np.array(cell(0, 0))))
+    np.testing.assert_allclose(ell.target_xy, xy(tmap, cell(3, 1)))
+
+
+def test_min_pocket_is_an_area_in_square_metres() -> None:
+    """Enclosed unknown pockets smaller than min_pocket m^2 make no frontier. At 0.125 m cells a
+    cell is 1/64 m^2, so 0.5 m^2 is 32 cells: a 3 x 3 pocket (0.14 m^2) is ignored, a 4 x 8 one
+    (exactly 0.5 m^2) is not, and one cell less (31 cells) is again."""
+    def room_with_pocket(height: int, width: int, fill: int = 0) -> list[str]:
+        rows = ["#" * (width + 4)] + ["#" + "." * (width + 2) + "#"]
+        for r in range(height):
+            hole = "?" * width
+            if r == 0 and fill:
+                hole = "." * fill + hole[fill:]
+            rows.append("#." + hole + ".#")
+        return rows + ["#" + "." * (width + 2) + "#", "#" * (width + 4)]
+
+    def pockets(rows: list[str]) -> int:
+        return len(frontier_at(rows, min_size=1, min_pocket=0.5)[1])
+
+    assert len(frontier_at(room_with_pocket(3, 3), min_size=1, min_pocket=0)[1]) == 1   # found at all
+    assert pockets(room_with_pocket(3, 3)) == 0          # 9 cells = 0.14 m^2 < 0.5
+    assert pockets(room_with_pocket(4, 8)) == 1          # 32 cells = 0.5 m^2: kept
+    assert pockets(room_with_pocket(4, 8, fill=1)) == 0  # 31 cells < 0.5 m^2
 
 
 ROOMS = ["#######?#######",     # A: an opening just across the wall from S
@@ -301,3 +368,263 @@ def test_face_action_turns_then_looks_at_a_target() -> None:
         else:
             pose[3] += math.pi / 6 if a != LOOK_DOWN else -math.pi / 6
     assert actions == [ROTATE_LEFT] * 3 + [LOOK_DOWN]
+
+
+# ---------------------------------------------------------------------------- frontier details
+def corner_map(rows: list[str], agent_radius: float = 0.01) -> TopDownMap:
+    """Like ascii_map, but text row r, column c is map cell (r, c): the text's top-left corner is
+    the map's first cell, so a room can touch the map's edge (a 16 x 16 cell map)."""
+    tmap = TopDownMap(MapConfig(resolution=RES, size_m=2.0, agent_radius=agent_radius))
+    free = [(r, c) for r, line in enumerate(rows) for c, ch in enumerate(line) if ch not in "#?"]
+    occ = [(r, c) for r, line in enumerate(rows) for c, ch in enumerate(line) if ch == "#"]
+    tmap.mark_free(tmap.cell_to_world(np.array(free)))
+    if occ:
+        tmap.mark_occupied(tmap.cell_to_world(np.array(occ)))
+    return tmap
+
+
+def test_spread_carries_the_smallest_key_through_passable_cells_only() -> None:
+    from embodied.perception.frontier import _LEVEL, _spread
+
+    key = np.full((5, 5), np.inf)
+    key[2, 2] = 0.5
+    val, src = _spread(key, np.ones((5, 5), bool), 1)
+    # one step: the 8 neighbours, one level up, all from the centre (flat index 12); the rest untouched
+    ring = np.zeros((5, 5), bool)
+    ring[1:4, 1:4] = True
+    assert np.all(val[ring & (key != 0.5)] == 0.5 + _LEVEL) and val[2, 2] == 0.5
+    assert np.all(src[ring] == 12) and np.all(src[~ring] == -1) and np.all(np.isinf(val[~ring]))
+    # two steps reach the whole 5 x 5 (Chebyshev distance 2), two levels up at the border
+    val, src = _spread(key, np.ones((5, 5), bool), 2)
+    assert np.all(src == 12) and val[0, 0] == val[4, 4] == val[0, 4] == val[4, 0] == 0.5 + 2 * _LEVEL
+    assert val[0, 2] == val[2, 0] == val[4, 2] == val[2, 4] == 0.5 + 2 * _LEVEL
+    # a cell that is not passable is neither entered nor crossed: a wall column at j = 3
+    passable = np.ones((5, 5), bool)
+    passable[:, 3] = False
+    val, src = _spread(key, passable, 2)
+    assert np.all(np.isinf(val[:, 3:])) and np.all(src[:, 3:] == -1)
+    # two sources, 0.1 at (0, 0) and 0.5 at the centre: fewest cells away first, then the smaller key
+    key[0, 0] = 0.1
+    val, src = _spread(key, np.ones((5, 5), bool), 2)
+    assert src[1, 1] == 0 and val[1, 1] == 0.1 + _LEVEL            # one step from both: 0.1 wins
+    assert src[2, 1] == 12 and val[2, 1] == 0.5 + _LEVEL            # one step from 0.5, two from 0.1
+    assert src[4, 4] == 12 and val[4, 4] == 0.5 + 2 * _LEVEL
+
+
+def corridor(length: int) -> list[str]:
+    """A room, traversable (with a real agent radius) in rows 2-4, and a one-cell corridor of
+    `length` cells leading south from row 6 to the unknown: the frontier cell at its end, (5 +
+    length, 8), is FREE but not traversable, `length + 1` cells from the nearest traversable row."""
+    return (["#################"] + ["#...............#"] * 5
+            + ["########.########"] * length + ["########?########"])
+
+
+@pytest.mark.parametrize("length, reach, reached", [(2, 0.375, True), (3, 0.375, False), (3, 0.5, True),
+                                                    (0, 0.0, False), (2, 0.25, False)])
+def test_a_frontier_is_reached_from_the_nearest_traversable_cell_within_reach(length: int, reach: float,
+                                                                            reached: bool) -> None:
+    """reach 0.375 m at 0.125 m cells is 3 cells (exactly: 0.375 / 0.125 = 3). Within reach, the
+    goal is the reachable cell nearest the frontier through free cells (here row 4, at most 2
+    columns from the corridor: the corridor's walls allow no diagonal step) and, among those,
+    the one nearest the agent at (2, 2): (4, 6), 2 diagonal + 2 straight steps away."""
+    tmap, _ = ascii_map(corridor(length), agent_radius=0.18)
+    b = tmap.world_to_cell(np.zeros(2))
+    cell = lambda r, c: (int(b[0] + r), int(b[1] + c))      # noqa: E731
+    assert tmap.traversable[cell(4, 6)] and not tmap.traversable[cell(5, 8)]
+    (front,) = [f for f in find_frontiers(tmap, min_size=1, min_pocket=0)
+                if cell(5 + length, 8) in as_set(f.cells)]
+    chosen = select_frontier(tmap, [front], xy(tmap, cell(2, 2)), reach=reach)
+    if reached:
+        assert chosen is front and front.goal_cell == cell(4, 6)
+        assert front.distance == pytest.approx((2 + 2 * math.sqrt(2)) * RES)
+    else:
+        assert chosen is None and front.goal_cell is None and math.isinf(front.distance)
+
+
+def test_the_default_reach_is_three_cells_at_this_resolution() -> None:
+    for length, reached in ((2, True), (3, False)):
+        tmap, _ = ascii_map(corridor(length), agent_radius=0.18)
+        b = tmap.world_to_cell(np.zeros(2))
+        found = find_frontiers(tmap, min_size=1, min_pocket=0)
+        assert (select_frontier(tmap, found, xy(tmap, (int(b[0] + 2), int(b[1] + 2)))) is not None) == reached
+
+
+def test_the_goal_is_the_frontier_cell_nearest_the_agent_and_every_side_is_reached() -> None:
+    rows = ["???...???",        # north: three frontier cells; the middle one is nearest the agent
+            "####.####",
+            "#.......#",
+            "#.......#",
+            "?.......?",        # west and east: one cell each
+            "#.......#",
+            "#.......#",
+            "####.####",
+            "????.????"]        # south: one cell
+    tmap, _ = ascii_map(rows)
+    b = tmap.world_to_cell(np.zeros(2))
+    cell = lambda r, c: (int(b[0] + r), int(b[1] + c))      # noqa: E731
+    found = find_frontiers(tmap, min_size=1, min_pocket=0)
+    select_frontier(tmap, found, xy(tmap, cell(4, 4)))          # the room's centre
+    by_cell = {c: f for f in found for c in as_set(f.cells)}
+    assert as_set(by_cell[cell(0, 4)].cells) == {cell(0, 3), cell(0, 4), cell(0, 5)}
+    expected = {cell(0, 4): 4, cell(4, 1): 3, cell(4, 7): 3, cell(8, 4): 4}   # cells straight away
+    for goal, steps in expected.items():
+        assert by_cell[goal].goal_cell == goal and by_cell[goal].distance == pytest.approx(steps * RES), goal
+
+
+@pytest.mark.parametrize("rows, frontier", [
+    (["?...#",
+      "#...#",
+      "#...#",
+      "#####"], (0, 1)),            # in the map's first row
+    (["?####",
+      "....#",
+      "....#",
+      "#####"], (1, 0)),            # in the map's first column
+])
+def test_a_frontier_at_the_edge_of_the_map_is_reached(rows: list[str], frontier: tuple[int, int]) -> None:
+    """The known area starts at the map's first row or column, where the search window cannot
+    grow: the one frontier cell is still found and reached (from (2, 2): one diagonal and one
+    straight step)."""
+    tmap = corner_map(rows)
+    (found,) = find_frontiers(tmap, min_size=1, min_pocket=0)
+    assert as_set(found.cells) == {frontier}
+    assert select_frontier(tmap, [found], tmap.cell_to_world(np.array([2, 2]))) is found
+    assert found.goal_cell == frontier and found.distance == pytest.approx((1 + math.sqrt(2)) * RES)
+
+
+def test_an_unreachable_frontier_does_not_hide_the_others() -> None:
+    """Frontiers are visited largest first; a big one far from any traversable cell (beyond the
+    search window: a long corridor too narrow for the agent leads to it) must not stop the
+    smaller reachable one from getting its distance."""
+    rows = (["#################",
+             "#...............#",
+             "#...............#",
+             "?...............#",       # a reachable frontier on the west side, row 3
+             "#...............#",
+             "#...............#"]
+            + ["########.########"] * 6
+            + ["#####.......#####"] * 4
+            + ["#####???????#####"])
+    tmap, _ = ascii_map(rows, agent_radius=0.18)
+    b = tmap.world_to_cell(np.zeros(2))
+    cell = lambda r, c: (int(b[0] + r), int(b[1] + c))      # noqa: E731
+    found = find_frontiers(tmap, min_size=1, min_pocket=0)
+    assert [f.size for f in found] == [7, 1]              # the far room's edge first
+    chosen = select_frontier(tmap, found, xy(tmap, cell(3, 6)))
+    assert math.isinf(found[0].distance) and found[0].goal_cell is None
+    assert chosen is found[1] and found[1].goal_cell == cell(3, 2)   # (3, 1) is beside the wall
+    assert found[1].distance == pytest.approx(4 * RES)
+
+
+def state_grid(rows: list[str]) -> np.ndarray:
+    """A map state array straight from text ('.' FREE, '#' OCCUPIED, '?' UNKNOWN)."""
+    codes = {".": FREE, "#": OCCUPIED, "?": UNKNOWN}
+    return np.array([[codes[ch] for ch in line] for line in rows])
+
+
+@pytest.mark.parametrize("rows, cells", [
+    (["##???##", "#.....#", "#.....#", "#######"], 3),          # unknown in the first row only
+    (["#######", "#.....#", "#.....#", "##???##"], 3),          # ... the last row
+    (["#######", "?.....#", "?.....#", "#######"], 2),          # ... the first column
+    (["#######", "#.....?", "#.....?", "#######"], 2),          # ... the last column
+])
+def test_unknown_touching_the_grid_edge_is_the_outside_not_a_pocket(rows: list[str], cells: int) -> None:
+    """frontier_mask drops small *enclosed* unknown pockets; unknown reaching the grid's edge is
+    the unexplored outside, however small it looks in the grid, and its frontier stays."""
+    st = state_grid(rows)
+    assert frontier_mask(st, min_pocket=100).sum() == frontier_mask(st).sum() == cells
+
+
+def test_pockets_are_8_connected_and_the_grid_edge_is_no_unknown() -> None:
+    # the unknown cell at (2, 3) touches the outside (1, 4) only diagonally: 8-connected, it is the
+    # outside, not a 1-cell pocket, and its frontier stays
+    rows = ["#####?",
+            "####?#",
+            "#..?##",
+            "#...##",
+            "######"]
+    st = state_grid(rows)
+    assert frontier_mask(st, min_pocket=5).sum() == frontier_mask(st).sum() == 2     # (2, 2), (3, 3)
+    # a FREE cell on the grid's edge is no frontier because of what lies beyond the grid
+    assert not frontier_mask(state_grid(["...", "...", "..."])).any()
+    # the first component in raster order (label 1) may be an enclosed pocket: dropped like any other
+    enclosed = np.pad(state_grid(["#?#####", "#.....#", "#######"]), 1, constant_values=OCCUPIED)
+    enclosed[-1, -1] = UNKNOWN                     # the outside, in the last corner: labelled after it
+    assert frontier_mask(enclosed, min_pocket=2).sum() == 0 and frontier_mask(enclosed).sum() == 1
+
+
+def test_the_defaults_five_cells_and_half_a_square_metre() -> None:
+    """find_frontiers(tmap): clusters of at least 5 cells, pockets of at least 0.5 m^2 (32 cells)."""
+    opening = lambda n: ["#######"] + ["#.....?" if r < n else "#.....#" for r in range(6)] + ["#######"]  # noqa: E731
+    assert len(find_frontiers(ascii_map(opening(5))[0])) == 1
+    assert len(find_frontiers(ascii_map(opening(4))[0])) == 0
+    # min_size 0 means every cluster, like 1
+    tmap, _ = ascii_map(opening(1))
+    assert [f.size for f in find_frontiers(tmap, min_size=0)] == [f.size for f in find_frontiers(tmap, min_size=1)] == [1]
+    room = ["#" * 12] + ["#" + "." * 10 + "#"] + ["#." + "?" * 8 + ".#"] * 5 + ["#" + "." * 10 + "#", "#" * 12]
+    assert len(find_frontiers(ascii_map(room)[0])) == 1          # 40 cells = 0.625 m^2: kept
+
+
+def test_euclidean_with_a_field_and_largest_ties_and_the_blacklist() -> None:
+    tmap, m = ascii_map(ROOMS)
+    s = xy(tmap, m["S"])
+    frontiers = find_frontiers(tmap, min_size=1, min_pocket=0)
+    field = geodesic_field(tmap, s)
+    a = select_frontier(tmap, frontiers, s, strategy="euclidean", field=field)
+    # the straight-line nearest (A, across the wall), yet every goal and geodesic distance filled in
+    b0 = tmap.world_to_cell(np.zeros(2))
+    assert as_set(a.cells) == {(int(b0[0] + 1), int(b0[1] + 7))}
+    assert a.distance == pytest.approx(10 * RES) and all(f.goal_cell is not None for f in frontiers)
+    # a pose (x, y, yaw) is as good as a point
+    assert select_frontier(tmap, frontiers, [*s, 1.2], strategy="euclidean") is a
+    # largest: equal sizes (1 cell each): the nearer (geodesic) one
+    b = select_frontier(tmap, frontiers, s, strategy="largest")
+    assert b is not a and b.distance == pytest.approx(4 * math.sqrt(2) * RES)
+    with pytest.raises(ValueError, match="^strategy must be nearest, euclidean or largest, got 'closest'$"):
+        select_frontier(tmap, frontiers, s, strategy="closest")
+    bl = Blacklist(radius=0.5)
+    assert not bl.contains([0.0, 0.0])                      # empty: nothing is blacklisted
+    bl.add([0.0, 0.0, 3.0])                                 # poses (x, y, yaw) too
+    assert bl.contains([0.5, 0.0, -1.0]) and bl.contains([0.3, 0.4])   # the radius is inclusive
+    assert not bl.contains([0.5, 0.01])
+    bl.clear()
+    assert not bl.contains([0.0, 0.0])
+
+
+def ledge(corridor: int, transpose: bool) -> list[str]:
+    """A room with a small reachable opening (west, row 3) and, down a one-cell corridor too narrow
+    for the agent, a 7-cell ledge of free cells over the unknown: the biggest frontier, far from
+    every traversable cell, so outside the search window of select_frontier. `transpose` turns
+    the corridor east."""
+    rows = (["#################", "#...............#", "#...............#", "?...............#",
+             "#...............#", "#...............#"]
+            + ["########.########"] * corridor + ["#####.......#####", "#####???????#####"])
+    return ["".join(col) for col in zip(*rows)] if transpose else rows
+
+
+@pytest.mark.parametrize("corridor", [3, 6])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_a_frontier_outside_the_search_window_is_unreachable_and_does_not_hide_others(corridor: int,
+                                                                                        transpose: bool) -> None:
+    tmap, _ = ascii_map(ledge(corridor, transpose), agent_radius=0.18)
+    b = tmap.world_to_cell(np.zeros(2))
+    cell = (lambda r, c: (int(b[0] + c), int(b[1] + r))) if transpose else (lambda r, c: (int(b[0] + r), int(b[1] + c)))
+    found = find_frontiers(tmap, min_size=1, min_pocket=0)
+    assert [f.size for f in found] == [7, 1]
+    chosen = select_frontier(tmap, found, xy(tmap, cell(3, 6)))
+    assert math.isinf(found[0].distance) and found[0].goal_cell is None
+    assert chosen is found[1] and found[1].goal_cell == cell(3, 2)     # (3, 1) is beside the wall
+    assert found[1].distance == pytest.approx(4 * RES)
+
+
+def test_largest_and_nearest_differ_when_the_big_one_is_farther() -> None:
+    rows = ["#############",
+            "#...........#",
+            "?.S.........#",       # a one-cell opening next to the agent
+            "#...........#",
+            "#######?????#"]       # a five-cell one farther away
+    tmap, m = ascii_map(rows)
+    found = find_frontiers(tmap, min_size=1, min_pocket=0)
+    near = select_frontier(tmap, found, xy(tmap, m["S"]), strategy="nearest")
+    big = select_frontier(tmap, found, xy(tmap, m["S"]), strategy="largest")
+    assert (near.size, big.size) == (1, 5) and near.distance < big.distance

@@ -5,9 +5,9 @@ weights from a fixed seed): what is tested is the plumbing and the geometry, not
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +124,14 @@ def test_threshold_sets_the_mask(frame) -> None:
 def test_device_is_honoured() -> None:
     localizer = loc.ClipRefLocalizer(loc.ClipRefConfig(**TINY), device="cpu")
     assert next(localizer.clip.model.parameters()).device.type == "cpu"
-    if torch.cuda.is_available():
-        gpu = loc.ClipGradLocalizer(loc.ClipGradConfig(**TINY), device="cuda:0")
-        assert next(gpu.clip.model.parameters()).device.type == "cuda"
-        rel = gpu.relevance({"rgb": np.zeros((64, 64, 3), np.uint8)}, "Mug")
-        assert rel.shape == (64, 64)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none here)")
+def test_device_is_honoured_on_cuda() -> None:
+    gpu = loc.ClipGradLocalizer(loc.ClipGradConfig(**TINY), device="cuda:0")
+    assert next(gpu.clip.model.parameters()).device.type == "cuda"
+    rel = gpu.relevance({"rgb": np.zeros((64, 64, 3), np.uint8)}, "Mug")
+    assert rel.shape == (64, 64) and isinstance(rel, np.ndarray)
 
 
 # ------------------------------------------------------------------------------ clip_grad
@@ -316,10 +319,21 @@ def test_openai_weights_offline_fail_fast_with_instructions(tmp_path, monkeypatc
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/clip either
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     clip_model.clear_cache()
-    start = time.perf_counter()
+    # "fail fast" means no network at all (how long it takes is benchmarks/offline_weights_failure.py's
+    # to measure, never a timed assert): any attempt to resolve or reach a host is recorded and refused
+    attempts: list[str] = []
+
+    def refuse(name: str):
+        def no_network(*args, **kwargs):
+            attempts.append(f"{name}{args[1:] if name == 'connect' else args[:1]}")
+            raise OSError("the network is off in this test")
+        return no_network
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
     with pytest.raises(clip_model.WeightsNotFoundError) as err:
         loc.ClipGradLocalizer(loc.ClipGradConfig(model="ViT-B-32", pretrained="openai"))
-    assert time.perf_counter() - start < 5.0, "must not wait on the network"
+    assert attempts == [], f"must not touch the network: {attempts}"
     msg = str(err.value)
     for hint in ("HF_HUB_OFFLINE=0", str(tmp_path / "hub"), "timm/vit_base_patch32_clip_224.openai",
                  "pretrained: /path/to/checkpoint", "pretrained: null"):

@@ -293,3 +293,308 @@ def test_pickling_drops_the_cached_graph():
     g2 = pickle.loads(pickle.dumps(g))
     assert not g2._cache and np.array_equal(g2.free, g.free)
     np.testing.assert_array_equal(distance_field(g2, source_at(g2, (0.525, 0.525))), f)
+
+
+# ---------------------------------------------------------------- details, against hand-made grids
+def _distance_to_footprint(p, poly):
+    """Distance from a point to a footprint of 1, 2 or more vertices (0 inside a proper polygon;
+    a zero-area polygon is only its edges). Independent of the module, like _exact_distance."""
+    poly = np.asarray(poly, float)
+    if len(poly) == 1:
+        return float(np.linalg.norm(p - poly[0]))
+    area2 = sum(poly[k, 0] * poly[(k + 1) % len(poly), 1] - poly[(k + 1) % len(poly), 0] * poly[k, 1]
+                for k in range(len(poly)))
+    if len(poly) >= 3 and abs(area2) > 1e-12:
+        return _exact_distance(p, poly)
+    edges = [(poly[0], poly[1])] if len(poly) == 2 else \
+        [(poly[k], poly[(k + 1) % len(poly)]) for k in range(len(poly))]
+    best = math.inf
+    for a, b in edges:
+        e = b - a
+        t = min(1.0, max(0.0, float(np.dot(p - a, e) / np.dot(e, e))))
+        best = min(best, float(np.linalg.norm(p - (a + t * e))))
+    return best
+
+
+def _proper(poly) -> bool:
+    """A polygon with an area (its first three vertices are not collinear)."""
+    (ax, ay), (bx, by) = poly[1] - poly[0], poly[2] - poly[0]
+    return abs(ax * by - ay * bx) > 1e-12
+
+
+def test_points_segments_triangles_and_flat_footprints_away_from_the_origin():
+    """The brute-force check of test_free_iff_centre_farther_than_inflation on bounds that do
+    not start at (0, 0), with every kind of footprint from_footprints accepts: a point, a
+    segment, a triangle (both orientations), a collinear (zero-area) 'polygon', an empty one."""
+    rng = np.random.default_rng(11)
+    bounds = (-2.3, 1.1, -0.1, 2.85)                     # 2.2 m x 1.75 m, origin far from 0
+    polys = [np.array([[-1.71, 1.93]]),                                 # a point
+             np.array([[-2.0, 2.5], [-1.4, 2.7]]),                      # a segment
+             np.array([[-0.9, 1.3], [-0.3, 1.45], [-0.6, 2.1]]),        # a triangle, ccw
+             np.array([[-1.2, 2.75], [-0.5, 2.4], [-0.8, 2.85]])[::-1],  # a triangle, cw
+             np.zeros((0, 2)),                                          # nothing (skipped)
+             np.array([[-2.2, 1.2], [-1.9, 1.35], [-1.6, 1.5]])]        # collinear: its segment
+    polys.append(rng.uniform([-0.6, 2.3], [-0.2, 2.8], (1, 2)))         # another point, last
+    g = NavGrid.from_footprints(polys, bounds, RES, R)
+    assert g.shape == (35, 44) and g.origin == (-2.3, 1.1)
+    for i in range(35):
+        for j in range(44):
+            p = g.cell_to_world(np.array([i, j]))
+            d = min(_distance_to_footprint(p, poly) for poly in polys if len(poly))
+            assert g.free[i, j] == (d > R), (i, j, d)
+            inside = any(len(poly) >= 3 and _distance_to_footprint(p, poly) == 0.0 and _proper(poly)
+                         for poly in polys)
+            assert g.occupied[i, j] == inside, (i, j)
+
+
+def test_a_centre_on_a_polygons_edge_is_inside_it_either_orientation():
+    # cell centres at x = 0.25, 0.75, ...: the square's left edge x = 0.75 runs through a column
+    for square in (box(0.75, 0.75, 1.75, 1.75), box(0.75, 0.75, 1.75, 1.75)[::-1]):
+        g = NavGrid.from_footprints([square], (0, 0, 3, 3), 0.5, 0.1)
+        assert g.occupied[1, 1] and g.occupied[3, 3] and g.occupied[1, 3]   # corners (0.75, 0.75) ...
+        assert not g.occupied[0, 1] and not g.free[1, 1]
+
+
+def test_defaults_bounds_and_the_last_row_and_column():
+    g = NavGrid.from_footprints([np.array([[0.5, 0.5]])], (0.0, 0.0, 1.0, 1.0))
+    assert (g.resolution, g.shape) == (0.05, (20, 20))              # 0.05 m cells by default
+    assert not g.is_free(np.array([0.5 + 0.175, 0.525]))            # within 0.18 m of the point
+    assert g.is_free(np.array([0.5 + 0.225, 0.525]))
+    # a cell centre exactly on the upper bound is inside (centres 0.25, 0.75, 1.25 of 1.25 m)
+    g = NavGrid.from_footprints([], (0.0, 0.0, 1.25, 1.25), 0.5, 0.1)
+    assert g.shape == (3, 3) and g.free.all()
+    # bounds smaller than a cell: one cell
+    assert NavGrid.from_footprints([], (0.0, 0.0, 0.01, 0.01), 0.5, 0.1).shape == (1, 1)
+    for bad in ((0, 0, 0, 1), (0, 0, 1, 0), (1, 0, 0, 1)):
+        with pytest.raises(ValueError, match=r"^bounds must be \(xmin, ymin, xmax, ymax\), max > min"):
+            NavGrid.from_footprints([], bad)
+
+
+def test_navgrid_checks_its_arrays_and_takes_any_truthy_mask():
+    g = NavGrid(free=np.array([[1, 0], [1, 1]]), origin=(0, 0), resolution=1.0,
+                occupied=np.array([[0, 1], [0, 0]]))
+    assert g.free.dtype == bool and g.occupied.dtype == bool and g.origin == (0.0, 0.0)
+    f = distance_field(g, np.array([[0, 0], [0, 1]]))               # a 0/1 source mask works too
+    # (the diagonal from (1, 1) to (0, 0) grazes the corner of the blocked (0, 1): not an edge)
+    np.testing.assert_allclose(f, [[2.0, np.inf], [1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"^NavGrid.free must be 2-D \(H, W\), got shape \(3,\)$"):
+        NavGrid(free=np.ones(3, bool), origin=(0, 0), resolution=1.0)
+    with pytest.raises(ValueError, match="^NavGrid.resolution must be > 0, got 0$"):
+        NavGrid(free=np.ones((2, 2), bool), origin=(0, 0), resolution=0)
+    with pytest.raises(ValueError, match="^NavGrid.occupied must have the shape of NavGrid.free$"):
+        NavGrid(free=np.ones((2, 2), bool), origin=(0, 0), resolution=1.0, occupied=np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match=r"^sources must have the grid's shape \(2, 2\), got \(3, 3\)$"):
+        distance_field(g, np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match=r"^field must have the grid's shape \(2, 2\), got \(1, 2\)$"):
+        geodesic_distance(g, np.zeros((1, 2)), np.array([0.5, 0.5]))
+
+
+def test_the_cached_graph_follows_edits_of_free_and_the_neighbourhood():
+    g = NavGrid(free=np.ones((5, 5), bool), origin=(0, 0), resolution=1.0)
+    src = np.zeros((5, 5), bool)
+    src[0, 0] = True
+    assert distance_field(g, src, neighbourhood=1)[4, 2] == pytest.approx(2 * math.sqrt(2) + 2)   # octile
+    assert distance_field(g, src)[4, 2] == pytest.approx(math.hypot(4, 2))   # a straight 5-lattice edge
+    g.free[1:, 1] = False                                  # a wall, written in place
+    g.free[0, 1] = False
+    f = distance_field(g, src)
+    assert np.isinf(f[4, 2]) and f[4, 0] == 4.0             # cut off; down the first column still fine
+    # the last free cell (in node order) has no neighbour at all: it is unreachable, not an error
+    g = NavGrid(free=np.array([[1, 1, 0, 0], [0, 0, 0, 1]], bool), origin=(0, 0), resolution=1.0)
+    f = distance_field(g, np.array([[1, 0, 0, 0], [0, 0, 0, 0]], bool))
+    np.testing.assert_allclose(f, [[0.0, 1.0, np.inf, np.inf], [np.inf, np.inf, np.inf, np.inf]])
+
+
+def test_geodesic_distance_interpolates_between_centres_anywhere_on_the_grid():
+    # a field that is linear in the cell indices is reproduced exactly by bilinear interpolation:
+    # value = 1 * u + 10 * v, u and v the (fractional) row and column of the point's position
+    g = NavGrid(free=np.ones((4, 5), bool), origin=(-3.0, 1.5), resolution=0.5)
+    ii, jj = np.indices((4, 5))
+    field = 1.0 * ii + 10.0 * jj
+
+    def expected(x, y):
+        return 1.0 * ((y - 1.5) / 0.5 - 0.5) + 10.0 * ((x + 3.0) / 0.5 - 0.5)
+
+    for x, y in ((-2.3, 2.1), (-2.3, 2.25), (-1.75, 2.1), (-1.75, 2.25), (-1.2, 3.05)):
+        assert geodesic_distance(g, field, np.array([x, y])) == pytest.approx(expected(x, y)), (x, y)
+    # beyond the outermost centres (the grid's rim) a neighbour would be off the grid: the cell's value
+    assert geodesic_distance(g, field, np.array([-2.9, 1.6])) == 0.0                 # cell (0, 0)
+    assert geodesic_distance(g, field, np.array([-0.6, 3.45])) == 3.0 + 40.0        # cell (3, 4)
+    # a non-free or unreachable neighbour centre: the cell's own value too. (-2.1, 2.1) lies in
+    # cell (1, 1), between the centres of rows 0-1 and columns 1-2
+    g.free[1, 2] = False
+    assert geodesic_distance(g, field, np.array([-2.1, 2.1])) == field[1, 1]
+    g.free[1, 2] = True
+    inf_field = field.copy()
+    inf_field[1, 2] = np.inf
+    assert geodesic_distance(g, inf_field, np.array([-2.1, 2.1])) == field[1, 1]
+
+
+def test_a_point_off_the_free_cells_snaps_and_adds_the_straight_gap():
+    g = NavGrid(free=np.ones((3, 3), bool), origin=(10.0, -4.0), resolution=0.1)
+    g.free[1, 1] = False
+    field = np.arange(9.0).reshape(3, 3)
+    # (10.16, -3.84) is in cell (1, 1), not free; the nearest free centre is (10.15, -3.95) of cell
+    # (0, 1), 0.1 m away in y and 0.01 m in x: field 1 + hypot(0.01, 0.11)
+    p = np.array([10.16, -3.84])
+    c = nearest_free(g, p, 0.15)
+    d = math.hypot(c[0] - p[0], c[1] - p[1])
+    i, j = g.world_to_cell(c)
+    assert geodesic_distance(g, field, p) == pytest.approx(field[i, j] + d)
+    assert d == pytest.approx(min(math.hypot(cx - p[0], cy - p[1]) for cx, cy in
+                                  g.cell_to_world(np.argwhere(g.free))))
+
+
+@pytest.mark.parametrize("cell", [(0, 0), (0, 6), (4, 0), (4, 6), (2, 3)])
+def test_nearest_free_finds_a_lone_free_cell_anywhere_within_its_reach(cell):
+    """One free cell on an otherwise blocked grid, looked for from 2 cells away in each direction
+    (at exactly max_distance: the bound is inclusive), and from anywhere with no bound."""
+    g = NavGrid(free=np.zeros((5, 7), bool), origin=(-1.0, 3.0), resolution=0.5)
+    g.free[cell] = True
+    centre = g.cell_to_world(np.array(cell))
+    np.testing.assert_allclose(nearest_free(g, g.cell_to_world(np.array([4, 6]) - np.array(cell))), centre)
+    for di, dj in ((2, 0), (-2, 0), (0, 2), (0, -2)):
+        q = centre + np.array([dj, di]) * 0.5
+        np.testing.assert_allclose(nearest_free(g, q, max_distance=1.0), centre)
+        assert nearest_free(g, q, max_distance=0.99) is None
+    assert nearest_free(NavGrid(free=np.zeros((2, 2), bool), origin=(0, 0), resolution=1.0), np.zeros(2)) is None
+
+
+def test_segments_along_the_grid_edge_and_ending_on_its_boundary():
+    g = NavGrid(free=np.ones((4, 6), bool), origin=(2.0, -1.0), resolution=0.5)
+    x0, y0, x1, y1 = g.bounds
+    first_row, last_row = y0 + 0.25, y1 - 0.25
+    first_col, last_col = x0 + 0.25, x1 - 0.25
+    assert segment_is_free(g, np.array([first_col, first_row]), np.array([last_col, first_row]))
+    assert segment_is_free(g, np.array([first_col, last_row]), np.array([last_col, last_row]))
+    assert segment_is_free(g, np.array([first_col, first_row]), np.array([first_col, last_row]))
+    assert segment_is_free(g, np.array([last_col, first_row]), np.array([last_col, last_row]))
+    # touching the boundary names the cell beyond it, which is not free
+    assert not segment_is_free(g, np.array([first_col, first_row]), np.array([first_col, y1]))
+    assert not segment_is_free(g, np.array([first_col, first_row]), np.array([x1, first_row]))
+    g.free[2, 3] = False
+    assert not segment_is_free(g, np.array([first_col, y0 + 1.25]), np.array([last_col, y0 + 1.25]))
+
+
+def test_shortest_path_along_the_edge_snapping_and_simplifying():
+    g = NavGrid(free=np.ones((3, 8), bool), origin=(-5.0, 0.0), resolution=1.0)
+    g.free[1:, 1:7] = False                         # a U: row 0, and columns 0 and 7
+    src = np.zeros((3, 8), bool)
+    src[2, 7] = True
+    f = distance_field(g, src)
+    start = g.cell_to_world(np.array([2, 0]))
+    raw = shortest_path(g, f, start, simplify=False)
+    cells = [tuple(int(v) for v in c) for c in g.world_to_cell(raw[1:])]
+    # unit steps only along a corridor (no diagonal grazes a blocked corner), up, across, down
+    assert cells == [(2, 0), (1, 0)] + [(0, j) for j in range(8)] + [(1, 7), (2, 7)]
+    assert f[2, 0] == 11.0
+    # simplified: the start, the two corners the free cells force, the source
+    smooth = shortest_path(g, f, start)
+    np.testing.assert_allclose(smooth, g.cell_to_world(np.array([[2, 0], [0, 0], [0, 7], [2, 7]])))
+    assert shortest_path(g, f, g.cell_to_world(np.array([1, 3]))).shape == (0, 2)   # nothing free near
+    # a start given as a (1, 2) row, in a blocked cell 0.07 m from a free centre: snapped first
+    fine = NavGrid(free=np.ones((3, 3), bool), origin=(0, 0), resolution=0.1)
+    fine.free[1, 1] = False
+    src = np.zeros((3, 3), bool)
+    src[0, 1] = True
+    blocked = np.array([0.15, 0.18])                                   # cell (1, 1); (2, 1) is 0.07 away
+    path = shortest_path(fine, distance_field(fine, src), blocked[None], simplify=False)
+    np.testing.assert_allclose(path[0], blocked)
+    np.testing.assert_allclose(path[1], [0.15, 0.25])
+    # one step from the source: just the start and the source's centre
+    one = shortest_path(g, f, g.cell_to_world(np.array([1, 7])))
+    np.testing.assert_allclose(one, g.cell_to_world(np.array([[1, 7], [2, 7]])))
+
+
+def test_shortest_path_stops_where_a_field_has_no_way_down():
+    """Given a field that is no distance field (a pit off the sources, or a plateau), the path
+    ends there instead of wandering."""
+    g = NavGrid(free=np.ones((1, 5), bool), origin=(0, 0), resolution=1.0)
+    pit = np.array([[3.0, 2.0, 1.0, 2.0, 3.0]])          # no source (0) anywhere
+    path = shortest_path(g, pit, np.array([0.5, 0.5]), simplify=False)
+    np.testing.assert_allclose(path, [[0.5, 0.5], [0.5, 0.5], [1.5, 0.5], [2.5, 0.5]])
+    flat = np.ones((1, 5))
+    np.testing.assert_allclose(shortest_path(g, flat, np.array([1.5, 0.5]), simplify=False),
+                               [[1.5, 0.5], [1.5, 0.5]])
+
+
+def test_a_cell_exactly_inflation_away_is_not_free_on_every_side():
+    """A point obstacle at (4.25, 2.25) with 0.5 m cells and a 0.5 m radius: the four cells whose
+    centres are exactly 0.5 m away (left, right, below, above) are blocked, the diagonal ones
+    (0.71 m) are free: 5 blocked cells in all. Exact in binary, so no rounding decides it."""
+    g = NavGrid.from_footprints([np.array([[4.25, 2.25]])], (0.0, 0.0, 8.0, 5.0), 0.5, 0.5)
+    assert set(map(tuple, np.argwhere(~g.free))) == {(4, 8), (4, 7), (4, 9), (3, 8), (5, 8)}
+    # the same with the grid's origin on the other side of zero in x and y (xmin > 0, ymin < 0)
+    g = NavGrid.from_footprints([np.array([[5.25, -0.75]])], (1.0, -3.0, 9.0, 2.0), 0.5, 0.5)
+    assert set(map(tuple, np.argwhere(~g.free))) == {(4, 8), (4, 7), (4, 9), (3, 8), (5, 8)}
+
+
+def test_footprints_outside_the_bounds_or_degenerate_still_count_as_what_they_are():
+    # a polygon wholly outside the bounds is skipped without stopping the ones after it; a
+    # "segment" whose two ends coincide is that point
+    inside = np.array([[1.25, 1.25], [1.25, 1.25]])
+    g = NavGrid.from_footprints([box(10, 10, 11, 11), inside], (0.0, 0.0, 2.5, 2.5), 0.5, 0.5)
+    assert set(map(tuple, np.argwhere(~g.free))) == {(2, 2), (1, 2), (3, 2), (2, 1), (2, 3)}
+
+
+def test_cells_of_points_at_and_beyond_every_edge_of_the_grid():
+    # every edge cell differs from its inner neighbour, so reading a neighbour instead shows
+    g = NavGrid(free=np.array([[1, 0, 1, 0],
+                               [0, 1, 0, 1],
+                               [1, 0, 1, 0]], bool), origin=(1.0, -2.0), resolution=0.5)
+    x0, y0, x1, y1 = g.bounds
+    for i in range(3):
+        for j in range(4):
+            x, y = g.cell_to_world(np.array([i, j]))
+            assert g.is_free(np.array([x, y])) == g.free[i, j], (i, j)
+    for outside in ([x0 + 0.1, y0 - 0.1], [x0 + 0.1, y1 + 0.1], [x1 + 0.1, y1 - 0.1], [x0 - 0.1, y0 + 0.1],
+                    [x1 - 0.1, y1 + 0.1], [x0 + 0.1, y0 - 100.0], [x1 + 100.0, y1 - 0.1],
+                    [x0 - 100.0, y0 + 0.1], [x0 + 0.1, y1 + 100.0]):
+        assert not g.is_free(np.array(outside)), outside
+        assert not g.in_grid(g.world_to_cell(np.array(outside)))
+
+
+def test_points_given_as_rows_and_interpolation_at_the_last_row():
+    g = NavGrid(free=np.ones((4, 5), bool), origin=(-3.0, 1.5), resolution=0.5)
+    field = 1.0 * np.indices((4, 5))[0] + 10.0 * np.indices((4, 5))[1]
+    # past the last row's centres but between two columns' centres: the cell's own value (33)
+    assert geodesic_distance(g, field, np.array([-1.2, 3.45])) == 33.0
+    assert geodesic_distance(g, field, np.array([[-2.3, 2.1]])) == pytest.approx(
+        geodesic_distance(g, field, np.array([-2.3, 2.1])))
+    np.testing.assert_allclose(nearest_free(g, np.array([[-2.3, 2.1]]), 0.5), [-2.25, 2.25])
+
+
+def test_nearest_free_looks_as_far_as_max_distance_at_fine_resolution():
+    g = NavGrid(free=np.zeros((12, 12), bool), origin=(0.0, 0.0), resolution=0.1)
+    g.free[5, 10] = True                                  # 0.5 m (5 cells) east of cell (5, 5)
+    np.testing.assert_allclose(nearest_free(g, np.array([0.55, 0.55]), 0.5), [1.05, 0.55])
+    assert nearest_free(g, np.array([0.55, 0.55]), 0.45) is None
+
+
+def test_a_horizontal_segment_names_only_its_own_row():
+    g = NavGrid(free=np.ones((4, 6), bool), origin=(2.0, -1.0), resolution=0.5)
+    g.free[1, 3] = False                                  # the row below
+    assert segment_is_free(g, np.array([2.25, 0.25]), np.array([4.75, 0.25]))    # row 2
+    assert not segment_is_free(g, np.array([2.25, -0.25]), np.array([4.75, -0.25]))   # row 1
+
+
+def test_a_simplified_path_starts_at_the_start_and_ends_at_the_source():
+    """The first waypoint is start_xy itself (not its cell's centre), the last the source's centre,
+    and the corners in between are the ones the free cells force."""
+    g = NavGrid(free=np.ones((2, 4), bool), origin=(0.0, 0.0), resolution=1.0)
+    g.free[1, :3] = False                                 # along row 0, then down to (1, 3)
+    src = np.zeros((2, 4), bool)
+    src[1, 3] = True
+    f = distance_field(g, src)
+    path = shortest_path(g, f, np.array([0.3, 0.6]))      # in cell (0, 0), off its centre
+    np.testing.assert_allclose(path, [[0.3, 0.6], [3.5, 0.5], [3.5, 1.5]])
+    # from a blocked cell (snapped to its free neighbour first), simplified too
+    fine = NavGrid(free=np.ones((3, 3), bool), origin=(0, 0), resolution=0.1)
+    fine.free[1, 1] = False
+    s = np.zeros((3, 3), bool)
+    s[0, 1] = True
+    path = shortest_path(fine, distance_field(fine, s), np.array([0.15, 0.18]))
+    np.testing.assert_allclose(path[0], [0.15, 0.18])
+    # no shortcut may leave from inside the blocked cell: the snapped centre is the second waypoint
+    np.testing.assert_allclose(path[1], [0.15, 0.25])
+    np.testing.assert_allclose(path[-1], [0.15, 0.05])

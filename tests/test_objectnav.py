@@ -48,16 +48,20 @@ def test_reset_pose_is_origin_and_move_ahead_advances_a_quarter_metre(env: Objec
     obs, info = env.reset(seed=0, options={"episode": spec})
     np.testing.assert_allclose(obs["pose"], 0.0, atol=1e-6)
     assert info["goal"] == spec["category"] == obs["goal"]
-    # Turn until a move is accepted, then the pose must say 0.25 m straight ahead.
+    # Turn left (30 deg a turn) until a move is accepted; the GPS+compass pose must then be
+    # 0.25 m along the heading turned so far, in the start's frame, and nothing else moved.
+    turns = 0
     for _ in range(12):
-        _, _, _, _, step_info = env.step(MOVE_AHEAD)
+        obs, _, _, _, step_info = env.step(MOVE_AHEAD)
         if step_info["last_action_success"]:
             break
         env.step(ROTATE_LEFT)
-    pose = env._relative_pose()
-    assert math.isclose(float(np.hypot(pose[0], pose[1])) % 0.25, 0.0, abs_tol=1e-5) or \
-        math.isclose(float(np.hypot(pose[0], pose[1])) % 0.25, 0.25, abs_tol=1e-5)
-    assert env.path_length == pytest.approx(0.25 * sum(1 for _ in env.trajectory[1:]))
+        turns += 1
+    assert step_info["last_action_success"], "no heading of the start pose allowed a move"
+    heading = math.radians(30.0 * turns)
+    np.testing.assert_allclose(obs["pose"], [0.25 * math.cos(heading), 0.25 * math.sin(heading),
+                                             math.remainder(heading, 2 * math.pi), 0.0], atol=1e-5)
+    assert env.path_length == pytest.approx(0.25) and len(env.trajectory) == 2
 
 
 def test_look_is_clamped_and_reports_failure(env: ObjectNavEnv) -> None:
@@ -113,6 +117,60 @@ def test_stop_at_start_fails_with_zero_spl(env: ObjectNavEnv) -> None:
     assert m["path_length"] == 0.0 and m["steps"] == 1
     assert m["shortest_path_length"] >= eps.MIN_GEODESIC
     assert m["distance_to_goal"] == pytest.approx(m["shortest_path_length"])
+
+
+def _stand_by_the_goal(env: ObjectNavEnv) -> tuple[np.ndarray, float, int]:
+    """A free spot within the success distance of the episode's goal from which the goal shows
+    plenty of pixels when faced: (position, yaw facing the goal, its pixels), found by rendering
+    the scene directly (not through the env's scoring)."""
+    (lo, hi, iid), *_ = env.goal_boxes
+    centre = (lo + hi) / 2
+    grid = env.grid
+    cells = np.argwhere(grid.free)
+    spots = grid.cell_to_world(cells)
+    gap = np.array([np.hypot(*np.maximum(np.maximum(lo - p, p - hi), 0.0)) for p in spots])
+    for k in np.argsort(np.abs(gap - 0.6)):          # ~0.6 m away: close, but the object in view
+        p = spots[k]
+        yaw = math.atan2(centre[1] - p[1], centre[0] - p[0])
+        seen = int((env.scene.render(p[0], p[1], yaw, 0.0, want_seg=True)["instance"] == iid).sum())
+        if gap[k] <= 0.8 and seen >= 40:
+            return p, yaw, seen
+    raise AssertionError("no spot near the goal sees it")
+
+
+def _stop_at(env: ObjectNavEnv, spec: dict, position: np.ndarray, yaw: float) -> dict:
+    env.reset(seed=0, options={"episode": spec})
+    env.position, env.yaw = np.array(position, dtype=float), float(yaw)   # as if walked there
+    return env.step(STOP)[4]["metrics"]
+
+
+def test_success_needs_the_goal_in_view_with_enough_pixels() -> None:
+    """RoboTHOR's rule: Stop within the success distance *and* with the goal visible
+    (>= min_visible_pixels of it in the last frame). Standing at the same spot, facing the goal
+    succeeds and facing away fails; the pixel threshold is inclusive."""
+    spec = eps.split_episode("val", 0)
+    env = ObjectNavEnv(ObjectNavConfig(split="val"))
+    try:
+        env.reset(seed=0, options={"episode": spec})
+        spot, yaw, seen = _stand_by_the_goal(env)
+        facing = _stop_at(env, spec, spot, yaw)
+        away = _stop_at(env, spec, spot, yaw + math.pi)
+    finally:
+        env.close()
+    assert facing["success"] is True and facing["spl"] > 0.0
+    assert away["success"] is False and away["spl"] == 0.0
+    assert away["distance_to_goal"] == facing["distance_to_goal"]     # the same spot: only the view differs
+    for threshold, success in ((seen, True), (seen + 1, False)):
+        strict = ObjectNavEnv(ObjectNavConfig(split="val", min_visible_pixels=threshold))
+        try:
+            assert _stop_at(strict, spec, spot, yaw)["success"] is success, threshold
+        finally:
+            strict.close()
+    lax = ObjectNavEnv(ObjectNavConfig(split="val", require_visible=False))   # Habitat's rule
+    try:
+        assert _stop_at(lax, spec, spot, yaw + math.pi)["success"] is True
+    finally:
+        lax.close()
 
 
 def test_episode_truncates_at_max_steps() -> None:

@@ -6,13 +6,16 @@ brackets 100 poses over house seeds 0-9):
 - against TinyRenderer sampled where TinyRenderer samples (`pixel_shift=(-0.5, 0.5)`: it draws
   pixel corners, half a pixel off `intrinsics()`): depth within 2 cm on >= 99.93 % (99.85 %) of
   the pixels where both see geometry, instance masks equal on >= 99.97 % (99.89 %), mean |RGB|
-  difference <= 0.43 (0.99) -- asserted: 97 %, 97 %, 2.0;
+  difference <= 0.43 (0.99) -- asserted: 99.8 % (the README's figure), 99.8 %, 0.6;
 - the scene's own raycast camera (pixel centres as in `intrinsics()`) against TinyRenderer:
   instance masks equal on >= 98.5 % (98.1 %), mean |RGB| difference <= 1.39 (1.80) -- asserted:
-  97 %, 3.0 (depth differs at grazing floor pixels by the half-pixel shift, so only the masks
-  and colours are compared);
+  98 % (the README's figure), 1.6 (depth differs at grazing floor pixels by the half-pixel shift,
+  so only the masks and colours are compared);
 - against EGL, which samples the same pixel centres: depth within 2 cm on >= 99.97 %, masks
-  equal on >= 99.96 % (EGL's colours differ: shadows and its own lights).
+  equal on >= 99.96 % (EGL's colours differ: shadows and its own lights) -- asserted: 99.8 %, 99.8 %.
+The margins below the measured worst pose are what a different Embree or Mesa build may move a
+few edge pixels by, not a factor: a renderer bug (a half-pixel or a one-pixel shift, a flipped
+axis, a wrong field of view) costs percent, not tenths of a percent.
 """
 from __future__ import annotations
 
@@ -83,9 +86,9 @@ def test_matches_tinyrenderer_where_tinyrenderer_samples(house: HouseSpec, tiny:
     for pose in poses:
         a, b = tiny.render(*pose), r.render(*pose)
         depth_ok, inst_ok, rgb = _agreement(a, b)
-        assert depth_ok >= 0.97, (pose, depth_ok)
-        assert inst_ok >= 0.97, (pose, inst_ok)
-        assert rgb <= 2.0, (pose, rgb)
+        assert depth_ok >= 0.998, (pose, depth_ok)
+        assert inst_ok >= 0.998, (pose, inst_ok)
+        assert rgb <= 0.6, (pose, rgb)
         sem = np.zeros(max(o.instance_id for o in house.objects) + 1, dtype=np.int32)
         for o in house.objects:
             sem[o.instance_id] = semantic_id(o.category)
@@ -98,8 +101,8 @@ def test_scene_raycast_agrees_with_tinyrenderer_masks_and_colours(tiny: PyBullet
     assert ray.renderer == "raycast"
     for pose in poses:
         _, inst_ok, rgb = _agreement(tiny.render(*pose), ray.render(*pose))
-        assert inst_ok >= 0.97, (pose, inst_ok)
-        assert rgb <= 3.0, (pose, rgb)
+        assert inst_ok >= 0.98, (pose, inst_ok)
+        assert rgb <= 1.6, (pose, rgb)
 
 
 def test_scene_raycast_matches_egl_pixel_for_pixel(house: HouseSpec, ray: PyBulletScene,
@@ -113,8 +116,8 @@ def test_scene_raycast_matches_egl_pixel_for_pixel(house: HouseSpec, ray: PyBull
         egl.load(house)
         for pose in poses[:4]:
             depth_ok, inst_ok, _ = _agreement(egl.render(*pose), ray.render(*pose))
-            assert depth_ok >= 0.97, (pose, depth_ok)
-            assert inst_ok >= 0.97, (pose, inst_ok)
+            assert depth_ok >= 0.998, (pose, depth_ok)
+            assert inst_ok >= 0.998, (pose, inst_ok)
     finally:
         egl.close()
 

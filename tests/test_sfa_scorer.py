@@ -2,6 +2,8 @@
 save/load round trip, fitting a separable problem, and the shipped weights on a val object."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,32 @@ def test_shipped_weights_rank_a_movable_part_among_the_first_faces(env, view) ->
     link = env.point_links(obs)
     faces = cands.index[~cands.handle]
     assert np.any(np.isin(link[faces[:3]], env.movable)), link[faces]
+
+
+def test_features_of_a_hand_made_cloud() -> None:
+    """Four corner points seen by a camera 2 m away along -x: every geometric feature by hand.
+
+    Cloud centre (0, 0, 0.5); the horizontal view ray is +x (camera -> centre), the sideways axis
+    +y. Point 0 is at the front (x = -0.5, nearest the camera), on the left (y = -0.4), at the
+    bottom; point 2 is 1 m further back, on the same side, at the top."""
+    from embodied.agents.sfa import Candidates
+    from embodied.agents.sfa_scorer import CAP
+
+    cloud = np.array([[-0.5, -0.4, 0.0], [-0.5, 0.4, 1.0], [0.5, -0.4, 1.0], [0.5, 0.4, 0.0]])
+    cameras = np.array([[-2.0, 0.0, 1.0]])
+    cands = Candidates(index=np.array([0, 2]), handle=np.array([True, False]),
+                       direction=np.zeros((2, 3)), support=np.array([5, 0]),
+                       normals=np.array([[-1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.6, 0.8], [1.0, 0.0, 0.0]]),
+                       offsets=np.array([0.002, 0.0, -0.001, 0.0]), view_cos=np.array([0.9, 0.5, 0.3, 0.1]))
+    X = candidate_features(cloud, cameras, cands)
+    f = {name: X[:, k] for k, name in enumerate(FEATURES)}
+    np.testing.assert_allclose(f["height"], [0.0, 1.0])                # z 0 and 1 of 0..1
+    np.testing.assert_allclose(f["radial"], [1.0, 1.0])                # every corner is as far out
+    np.testing.assert_allclose(f["lateral"], [1.0, 1.0])               # |y| = 0.4 of 0.4, left side too
+    np.testing.assert_allclose(f["front_depth"], [0.0, 1.0])           # m behind the front-most point
+    np.testing.assert_allclose(f["view_cos"], [0.9, 0.3])
+    np.testing.assert_allclose(f["normal_z"], [0.0, 0.8])
+    np.testing.assert_allclose(f["offset_mm"], [2.0, -1.0])
+    np.testing.assert_allclose(f["log_support"], [math.log(5.0), 0.0])   # support < 1 counts as 1
+    np.testing.assert_allclose(f["handle_dist"], [0.0, CAP])           # point 0 is the handle; 1.41 m capped
+    np.testing.assert_allclose(f["handles"], [math.log(2.0)] * 2)      # log(1 + 1 handle)
