@@ -565,17 +565,24 @@ def moco_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperatu
 
 
 @torch.no_grad()
-def momentum_update(query: nn.Module, key: nn.Module, momentum: float, copy_buffers: bool = False) -> None:
+def momentum_update(query: nn.Module, key: nn.Module, momentum: float, buffers: str | None = None) -> None:
     """key <- momentum * key + (1 - momentum) * query, parameter by parameter.
 
-    Buffers (BatchNorm running statistics) are left alone, as in the release, unless
-    ``copy_buffers``: then they are copied from the query encoder, for a key encoder that runs on
-    running statistics (``MoCo(key_bn="running")``) and never gathers its own.
+    Buffers (BatchNorm running statistics) are left alone, as in the release, unless ``buffers``
+    is "ema" (averaged like the parameters, so a key encoder running on running statistics has
+    statistics that fit its averaged weights) or "copy" (taken from the query encoder). Integer
+    buffers (batch counters) are copied in both cases.
     """
     for pq, pk in zip(query.parameters(), key.parameters()):
         pk.mul_(momentum).add_(pq.detach(), alpha=1.0 - momentum)
-    if copy_buffers:
-        for bq, bk in zip(query.buffers(), key.buffers()):
+    if buffers is None:
+        return
+    if buffers not in ("ema", "copy"):
+        raise ValueError(f"buffers={buffers!r}: expected None, 'ema' or 'copy'")
+    for bq, bk in zip(query.buffers(), key.buffers()):
+        if buffers == "ema" and bk.is_floating_point():
+            bk.mul_(momentum).add_(bq, alpha=1.0 - momentum)
+        else:
             bk.copy_(bq)
 
 
@@ -583,8 +590,8 @@ class MoCo(nn.Module):
     """Query and key encoders plus one queue of negatives per head ("node", "edge").
 
     ``key_bn``: how the key encoder's BatchNorm layers normalise. "running" (default): with running
-    statistics (the key encoder in eval mode, its statistics copied from the query encoder at every
-    momentum update). "batch": with the key batch's own statistics, as the release's key encoder
+    statistics (the key encoder in eval mode; its statistics are the momentum average of the query
+    encoder's, as its weights are). "batch": with the key batch's own statistics, as the release's key encoder
     does (in train mode); without the release's cross-GPU batch shuffle this lets a model lower the
     loss through batch statistics instead of object features (on synthetic data its retrieval stays
     at chance while the loss falls; with "running" it learns), so it is kept for comparison only.
@@ -648,7 +655,7 @@ class MoCo(nn.Module):
         with torch.no_grad():
             if update:
                 momentum_update(self.encoder_q, self.encoder_k, self.momentum,
-                                copy_buffers=self.key_bn == "running")
+                                buffers="ema" if self.key_bn == "running" else None)
             if self.key_bn == "running":
                 self.encoder_k.eval()
             k = F.normalize(self.encoder_k.features(x_k), dim=1)
@@ -700,6 +707,7 @@ class CSRTrainConfig:
     scene_queue_size: int = 1024
     object_queue_size: int = 65536
     lr: float = 0.03
+    warmup_steps: int = 0
     momentum: float = 0.9
     weight_decay: float = 1e-4
     temperature: float = 0.07
@@ -732,6 +740,8 @@ class CSRTrainConfig:
                      "object_queue_size", "log_every", "pair_group"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"got {getattr(self, name)}, expected a positive integer", key=name)
+        if self.warmup_steps < 0:
+            raise ConfigError(f"got {self.warmup_steps}, expected >= 0", key="warmup_steps")
         if self.input_size < 16:
             raise ConfigError(f"got {self.input_size}, expected >= 16 px", key="input_size")
         if self.batch_size < 2:
@@ -788,7 +798,7 @@ def train_moco(kind: str, trajectories: Sequence[Trajectory], config: CSRTrainCo
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config.steps, config.warmup_steps))
     history: dict[str, Any] = {"kind": kind, "seed": seed, "sampler": sampler.counts(), "steps": [],
                                "parameters": parameter_count(model.encoder_q)}
     start = time.perf_counter()
@@ -822,6 +832,13 @@ def train_moco(kind: str, trajectories: Sequence[Trajectory], config: CSRTrainCo
     history.update(steps_done=step, seconds=elapsed, data_seconds=data_time,
                    steps_per_minute=60.0 * step / max(elapsed, 1e-9))
     return model.encoder_q, history
+
+
+def lr_factor(step: int, steps: int, warmup: int = 0) -> float:
+    """Learning-rate multiplier after ``step`` optimiser steps: cosine annealing from 1 to 0 over
+    ``steps`` (the release's CosineAnnealingLR), times a linear warmup over the first ``warmup``."""
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+    return cosine * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
 
 
 def _summary(history: dict[str, Any], window: int = 50) -> dict[str, Any]:
