@@ -1,9 +1,11 @@
-"""The `embodied` command: run experiments, list components, show results, generate episode datasets.
+"""The `embodied` command: run experiments, list components, show results, make datasets, train models.
 
     embodied run CONFIG.yaml [key=value ...]     run or resume an experiment
     embodied list                                registered envs, agents, localizers
     embodied show RUN_DIR                        the summary table of a run
     embodied episodes generate --env ID --split NAME [--out FILE] [--episodes N] [key=value ...]
+    embodied train SYSTEM CONFIG.yaml [key=value ...]   train a learned component (SYSTEM: csr)
+    embodied eval SYSTEM CONFIG.yaml [key=value ...]    evaluate what `embodied train` wrote
 
 Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
 fix), 1 anything else (with a traceback: a bug or a broken environment).
@@ -11,15 +13,20 @@ fix), 1 anything else (with a traceback: a bug or a broken environment).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from embodied import registry
 from embodied.config import ConfigError, EnvConfig, apply_overrides, load_config, validate_section
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "SYSTEMS"]
+
+#: What `embodied train` / `embodied eval` can train and evaluate: system name -> the module that
+#: does it (it provides load_job_config(path, overrides), train_job(config), eval_job(config)).
+SYSTEMS = {"csr": "embodied.training.csr_job"}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -103,6 +110,35 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_module(system: str) -> Any:
+    """The module of a trainable system; imported late, as torch is slow to import."""
+    if system not in SYSTEMS:
+        raise ConfigError(f"SYSTEM: unknown system {system!r}; known systems: {', '.join(SYSTEMS)}")
+    return importlib.import_module(SYSTEMS[system])
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    job = _job_module(args.system)
+    job.train_job(job.load_job_config(args.config, args.overrides))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    job = _job_module(args.system)
+    job.eval_job(job.load_job_config(args.config, args.overrides))
+    return 0
+
+
+def _add_job_command(sub: Any, name: str, help_text: str, func: Any) -> None:
+    """`embodied train|eval SYSTEM CONFIG [key=value ...]` (one job file serves both)."""
+    cmd = sub.add_parser(name, help=help_text)
+    cmd.add_argument("system", metavar="SYSTEM", help=f"what to {name}: {', '.join(SYSTEMS)}")
+    cmd.add_argument("config", metavar="CONFIG", help="job YAML file (e.g. experiments/csr_train.yaml)")
+    cmd.add_argument("overrides", nargs="*", metavar="key=value",
+                     help="dotted overrides, e.g. train.steps=100 eval.pairs=50")
+    cmd.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate from main so tests and docs can inspect it)."""
     parser = argparse.ArgumentParser(prog="embodied", description=__doc__.splitlines()[0])
@@ -133,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
     gen.add_argument("overrides", nargs="*", metavar="key=value", help="env settings, e.g. max_steps=200")
     gen.set_defaults(func=_cmd_generate)
+
+    _add_job_command(sub, "train", "train a learned component (data rendering is cached)", _cmd_train)
+    _add_job_command(sub, "eval", "evaluate what `embodied train` wrote, against an untrained baseline",
+                     _cmd_eval)
     return parser
 
 

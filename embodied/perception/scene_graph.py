@@ -56,6 +56,7 @@ __all__ = ["MATCH_THRESHOLD", "OBJECT_MATCH_THRESHOLD", "hungarian_match", "aver
 
 MATCH_THRESHOLD = 0.5          # release: cos_sim_match_threshold (within a phase, scene model)
 OBJECT_MATCH_THRESHOLD = 0.4   # release: cos_sim_object_threshold (between phases, object model)
+_FORBIDDEN = -1e9              # a gated pair: finite (the assignment needs it), never accepted
 
 
 def hungarian_match(similarity: Any, threshold: float) -> list[tuple[int, int]]:
@@ -127,6 +128,7 @@ class NodeView:
     box: tuple[int, int, int, int]
     area: int
     position: tuple[float, float, float] | None
+    category: str | None = None
 
 
 @dataclass
@@ -135,16 +137,31 @@ class _Node:
     object_feature: torch.Tensor
     views: list[NodeView] = field(default_factory=list)
 
+    def position(self) -> np.ndarray | None:
+        ps = [v.position for v in self.views if v.position is not None]
+        return np.mean(np.asarray(ps), axis=0) if ps else None
+
+    def category(self) -> str | None:
+        cats = [v.category for v in self.views if v.category is not None]
+        return max(set(cats), key=cats.count) if cats else None
+
 
 class SceneGraph:
     """The online graph of one phase.
 
     Feed it frame by frame with ``update`` (features from ``csr_encoder.embed_frame``); read it with
     ``to_data`` or the properties. Node indices are stable: a node, once created, keeps its index.
+
+    ``gate_distance`` (m) and ``categories`` passed to ``update`` turn on what this project adds to
+    the release's matching (off by default, so the default graph is the release's): a detection may
+    only join a node of its own category (the detector's label) whose 3-D position is within
+    ``gate_distance`` of the detection's -- objects do not move while one phase is explored, so two
+    look-alike objects in different places stay two nodes.
     """
 
-    def __init__(self, match_threshold: float = MATCH_THRESHOLD) -> None:
+    def __init__(self, match_threshold: float = MATCH_THRESHOLD, gate_distance: float | None = None) -> None:
         self.match_threshold = float(match_threshold)
+        self.gate_distance = None if gate_distance is None else float(gate_distance)
         self.nodes: list[_Node] = []
         self.edges: dict[tuple[int, int], torch.Tensor] = {}
         self.edge_counts: dict[tuple[int, int], int] = {}
@@ -168,19 +185,45 @@ class SceneGraph:
             return torch.zeros(0, 0)
         return torch.stack([n.object_feature for n in self.nodes])
 
+    def categories(self) -> list[str | None]:
+        """Each node's category: the label most of its detections had (None if never labelled)."""
+        return [n.category() for n in self.nodes]
+
+    def _gate(self, sim: np.ndarray, positions: list[np.ndarray | None],
+              categories: Sequence[str] | None) -> np.ndarray:
+        """Similarities with the pairs the gates forbid set to a huge negative value (never accepted)."""
+        out = sim.copy()
+        if categories is not None:
+            node_cats = self.categories()
+            for d, c in enumerate(categories):
+                for k, nc in enumerate(node_cats):
+                    if nc is not None and nc != c:
+                        out[d, k] = _FORBIDDEN
+        if self.gate_distance is not None:
+            node_pos = [n.position() for n in self.nodes]
+            for d, p in enumerate(positions):
+                if p is None:
+                    continue
+                for k, q in enumerate(node_pos):
+                    if q is not None and float(np.linalg.norm(p - q)) > self.gate_distance:
+                        out[d, k] = _FORBIDDEN
+        return out
+
     def update(self, node_features: torch.Tensor, boxes: Any,
                object_features: torch.Tensor | None = None,
                edge_pairs: Sequence[tuple[int, int]] = (),
                edge_features: torch.Tensor | None = None,
                depth: np.ndarray | None = None,
                intrinsics: Mapping[str, Any] | Intrinsics | None = None,
-               pose: Sequence[float] | None = None) -> list[int]:
+               pose: Sequence[float] | None = None,
+               categories: Sequence[str] | None = None) -> list[int]:
         """Integrate one frame's detections; returns the node index of each detection.
 
         ``node_features`` (N, D) and ``object_features`` (N, D; default: the node features) are
         unit-norm features of the N detections, ``boxes`` their (N, 4) pixel boxes,
         ``edge_pairs``/``edge_features`` the ordered detection pairs and their features. With
-        ``depth``, ``intrinsics`` and ``pose`` the detections are placed in 3-D.
+        ``depth``, ``intrinsics`` and ``pose`` the detections are placed in 3-D. ``categories``
+        (one label per detection) are stored on the nodes and gate the matching (class doc).
         """
         q = torch.as_tensor(node_features, dtype=torch.float32).detach().cpu()
         n = q.shape[0]
@@ -188,13 +231,22 @@ class SceneGraph:
         boxes_arr = np.rint(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)).astype(np.int64)
         if obj.shape[0] != n or len(boxes_arr) != n:
             raise ValueError(f"{n} node features, {obj.shape[0]} object features, {len(boxes_arr)} boxes")
+        if categories is not None and len(categories) != n:
+            raise ValueError(f"{len(categories)} categories for {n} detections")
         step = self.steps
         self.steps += 1
         if n == 0:
             return []
+        positions: list[np.ndarray | None] = [None] * n
+        if depth is not None and intrinsics is not None and pose is not None:
+            for det in range(n):
+                p = box_position(depth, boxes_arr[det], intrinsics, pose)
+                positions[det] = p if np.all(np.isfinite(p)) else None
         assignment: list[int | None] = [None] * n
         if self.nodes:
             sim = (q @ self.node_features.T).numpy()
+            if categories is not None or self.gate_distance is not None:
+                sim = self._gate(sim, positions, categories)
             for det, node in hungarian_match(sim, self.match_threshold):
                 assignment[det] = node
                 target = self.nodes[node]
@@ -207,12 +259,11 @@ class SceneGraph:
         pose_t = None if pose is None else tuple(float(v) for v in np.asarray(pose, dtype=np.float64).ravel())
         for det in range(n):
             box = tuple(int(v) for v in boxes_arr[det])
-            position = None
-            if depth is not None and intrinsics is not None and pose is not None:
-                p = box_position(depth, box, intrinsics, pose)
-                position = tuple(float(v) for v in p) if np.all(np.isfinite(p)) else None
+            p = positions[det]
+            position = None if p is None else tuple(float(v) for v in p)
             area = max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-            self.nodes[assignment[det]].views.append(NodeView(step, pose_t, box, area, position))
+            self.nodes[assignment[det]].views.append(
+                NodeView(step, pose_t, box, area, position, None if categories is None else str(categories[det])))
         if edge_pairs:
             if edge_features is None or len(edge_features) != len(edge_pairs):
                 raise ValueError("edge_features must have one row per edge pair")
@@ -229,6 +280,16 @@ class SceneGraph:
                     self.edges[key] = e[k].clone()
                     self.edge_counts[key] = 1
         return [int(a) for a in assignment]
+
+    def add_view(self, node: int, box: Sequence[float], position: Sequence[float] | None,
+                 pose: Sequence[float] | None, category: str | None = None) -> None:
+        """Record an observation of ``node`` without new features (a caller that knows which
+        node a detection is and does not need to embed it again; see ``csr_tracking``)."""
+        b = tuple(int(round(float(v))) for v in box)
+        p = None if position is None or not np.all(np.isfinite(position)) else tuple(float(v) for v in position)
+        pose_t = None if pose is None else tuple(float(v) for v in np.asarray(pose, dtype=np.float64).ravel())
+        area = max(0, b[2] - b[0]) * max(0, b[3] - b[1])
+        self.nodes[node].views.append(NodeView(self.steps, pose_t, b, area, p, category))
 
     # ------------------------------------------------------------------------------ export
     def positions(self) -> np.ndarray:

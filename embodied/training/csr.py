@@ -926,7 +926,10 @@ def retrieval_top1(query_emb: torch.Tensor, query_ids: Sequence[Hashable],
 
 def _frame_pairs(trajs: Sequence[Trajectory], valid: list[list[set[int]]], kind: str) -> list[tuple]:
     """Frame pairs ((t1, f1), (t2, f2)) that share an object and whose second frame holds >= 2:
-    same trajectory (scene) or two trajectories of one house (object)."""
+    same trajectory (scene) or two trajectories of one episode (object; of one house when the
+    trajectories carry no ``meta["episode_id"]``). Why by episode: two episodes of one room shuffle
+    it differently, so pairing one's walkthrough with the other's unshuffle phase would score a
+    comparison that no episode makes."""
     pairs = []
     if kind == "scene":
         for t, traj in enumerate(trajs):
@@ -935,10 +938,12 @@ def _frame_pairs(trajs: Sequence[Trajectory], valid: list[list[set[int]]], kind:
                     if len(valid[t][f2]) >= 2 and valid[t][f1] & valid[t][f2]:
                         pairs.append(((t, f1), (t, f2)))
     else:
-        by_house: dict[int, list[int]] = {}
+        by_scene: dict[Hashable, list[int]] = {}
         for t, traj in enumerate(trajs):
-            by_house.setdefault(int(traj.house_seed), []).append(t)
-        for ts in by_house.values():
+            episode = traj.meta.get("episode_id")
+            key = ("episode", str(episode)) if episode is not None else ("house", int(traj.house_seed))
+            by_scene.setdefault(key, []).append(t)
+        for ts in by_scene.values():
             for a in ts:
                 for b in ts:
                     if a == b:
@@ -1007,3 +1012,53 @@ def evaluate_retrieval(encoder: CSREncoder, trajectories: Sequence[Trajectory], 
         out["edge_queries"] = hits["edge"][1]
     return out
 
+
+# ---- job helpers (csr_job)
+# Evaluation that `embodied eval csr` (embodied.training.csr_job) needs beyond evaluate_retrieval.
+__all__ += ["evaluate_edge_retrieval_across_phases"]
+
+
+def evaluate_edge_retrieval_across_phases(encoder: CSREncoder, trajectories: Sequence[Trajectory],
+                                          max_pairs: int = 200, seed: int = 0,
+                                          min_box_frac: float = MIN_BOX_FRACTION,
+                                          batch_size: int = 100) -> dict[str, float]:
+    """Edge (ordered object pair) top-1 retrieval between two trajectories of one episode.
+
+    Why: ``evaluate_retrieval`` scores edges only across timesteps of one trajectory, but the
+    rearrangement graphs of the walkthrough and the unshuffle phase are compared edge by edge too,
+    so whether the scene model's relation features survive a change of phase is worth its own
+    number. The frame pairs are those ``evaluate_retrieval(kind="object")`` draws with the same
+    ``max_pairs``, ``seed`` and ``min_box_frac``, so node (object model) and edge (this) numbers
+    across phases come from the same frames. Returns ``edge_top1`` (NaN when nothing to
+    retrieve), ``edge_queries`` and ``frame_pairs``.
+    """
+    from embodied.perception.csr_encoder import embed_edges
+
+    trajs = resize_trajectories(trajectories, encoder.config.input_size)
+    keep = [[np.flatnonzero(box_area_fraction(f.boxes, *f.shape) >= min_box_frac) for f in t.frames]
+            for t in trajs]
+    valid = [[{int(f.instance_ids[d]) for d in idx} for f, idx in zip(t.frames, per)]
+             for t, per in zip(trajs, keep)]
+    pairs = _frame_pairs(trajs, valid, "object")
+    rng = np.random.default_rng(seed)
+    if len(pairs) > max_pairs:
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_pairs, replace=False))]
+    cache: dict[tuple[int, int], tuple[list[tuple[int, int]], torch.Tensor]] = {}
+
+    def edges(t: int, f: int) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        if (t, f) not in cache:
+            frame = trajs[t].frames[f]
+            ids = frame.instance_ids[keep[t][f]]
+            pairs_ij, feats = embed_edges(encoder, frame.rgb, frame.boxes[keep[t][f]], batch_size=batch_size)
+            cache[(t, f)] = ([(int(ids[i]), int(ids[j])) for i, j in pairs_ij], feats)
+        return cache[(t, f)]
+
+    correct = total = 0
+    for (t1, f1), (t2, f2) in pairs:
+        ids1, e1 = edges(t1, f1)
+        ids2, e2 = edges(t2, f2)
+        if len(ids1) and len(ids2) >= 2:
+            c, n = retrieval_hits(e1, ids1, e2, ids2)
+            correct, total = correct + c, total + n
+    return {"edge_top1": correct / total if total else float("nan"), "edge_queries": total,
+            "frame_pairs": len(pairs)}

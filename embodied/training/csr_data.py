@@ -26,9 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from embodied.training.csr import Frame, Trajectory, save_dataset
+from embodied.training.csr import Frame, Trajectory, resize_trajectories, save_dataset
 
-__all__ = ["boxes_from_instances", "render_trajectories", "synthetic_trajectories", "main"]
+__all__ = ["boxes_from_instances", "frame_from_rearrange", "render_rearrange_trajectories", "render_trajectories", "synthetic_trajectories", "main"]
 
 STRUCTURE = ("Floor", "Wall")
 
@@ -114,6 +114,94 @@ def render_trajectories(split: str = "train", houses: Sequence[int] = range(4), 
                                       trajectory_id=f"{split}_h{int(h):04d}_p{phase}",
                                       camera=camera, meta={"source": "objectnav", "split": split,
                                                            "house_index": int(h), "episode_id": episode["episode_id"]}))
+    finally:
+        env.close()
+    return out
+
+
+def frame_from_rearrange(obs: dict[str, Any], category_names: Sequence[str],
+                         pose: Sequence[float] | None = None, min_pixels: int = 1,
+                         with_depth: bool = True) -> Frame:
+    """A CSR frame from a privileged `embodied/Rearrange-PyBullet-v0` observation.
+
+    Detections are the env's ground-truth ``boxes`` rows (instance id, category id, x0, y0, x1, y1,
+    inclusive) turned half-open; rows with fewer than ``min_pixels`` instance pixels are dropped.
+    """
+    dets = []
+    instance = obs["instance"]
+    for row in np.asarray(obs["boxes"]):
+        iid, cat, x0, y0, x1, y1 = (int(v) for v in row)
+        if iid < 0:
+            continue
+        if min_pixels > 1 and int((instance[y0:y1 + 1, x0:x1 + 1] == iid).sum()) < min_pixels:
+            continue
+        dets.append((iid, category_names[cat], (x0, y0, x1 + 1, y1 + 1)))
+    depth = obs["depth"][..., 0] if with_depth else None
+    return Frame.from_detections(obs["rgb"], dets, depth, pose if pose is not None else obs["pose"])
+
+
+def render_rearrange_trajectories(split: str = "train", episodes: Sequence[int] = range(4),
+                                  steps: int = 60, size: int = 224, seed: int = 0, stride: int = 1,
+                                  min_pixels: int = 20, look_p: float = 0.15, keep_size: int | None = None,
+                                  with_depth: bool = True) -> list[Trajectory]:
+    """Random walks through both phases of rearrangement episodes: the data CSR trains on.
+
+    Per episode (indices into ``split``'s episode list) two trajectories from the same start pose:
+    the walkthrough (the room in its goal state) and the unshuffle phase (1-5 objects moved or an
+    openable part at another openness) -- so the object model's cross-trajectory positives include
+    objects that were moved, as in the release's walkthrough/unshuffle pairs. Each walk has
+    ``steps`` actions (move ahead with p 0.6, else a turn or, with ``look_p``, a camera tilt towards
+    the tables); a refused move turns 1-3 times. Frames are rendered at ``size`` (the agent's
+    224 px, so the downsampling matches what agents see) and stored at ``keep_size`` (default:
+    unchanged). Poses are relative to the start (the observation's GPS+compass + pitch).
+    """
+    from embodied.envs import rearrange_episodes as episodes_lib
+    from embodied.envs.rearrange import ACTIONS, RearrangeConfig, RearrangeEnv
+
+    act = {name: i for i, name in enumerate(ACTIONS)}
+    env = RearrangeEnv(RearrangeConfig(split=split, width=size, height=size,
+                                       walkthrough_steps=steps + 10 ** 6, unshuffle_steps=steps + 10 ** 6),
+                       privileged=True)
+    rng = np.random.default_rng(seed)
+    out: list[Trajectory] = []
+    try:
+        for index in episodes:
+            episode = episodes_lib.split_episode(split, int(index))
+            obs, info = env.reset(seed=int(seed), options={"episode": episode})
+            names = [None] * (max(info["categories"].values()) + 1)
+            for name, cid in info["categories"].items():
+                names[cid] = name
+            camera = dict(info["camera"])
+            ids = {q.name: q.instance_id for q in env.room.pickupables}
+            ids.update({o.name: o.instance_id for o in env.room.openables})
+            changed = sorted(int(ids[c["name"]]) for c in episode["changes"])
+            for phase in ("walkthrough", "unshuffle"):
+                frames = [frame_from_rearrange(obs, names, min_pixels=min_pixels, with_depth=with_depth)]
+                for t in range(1, steps + 1):
+                    u = rng.random()
+                    pitch = float(obs["pose"][3])
+                    if u < look_p:
+                        name = "look_down" if pitch > -0.9 and (pitch >= 0 or rng.random() < 0.5) else "look_up"
+                    elif u < 0.6 + look_p:
+                        name = "move_ahead"
+                    else:
+                        name = "rotate_left" if rng.random() < 0.5 else "rotate_right"
+                    obs, _, _, _, step_info = env.step(act[name])
+                    if name == "move_ahead" and not step_info["last_action_success"]:
+                        turn = "rotate_left" if rng.random() < 0.5 else "rotate_right"
+                        for _ in range(int(rng.integers(1, 4))):
+                            obs, *_ = env.step(act[turn])
+                    if t % stride == 0:
+                        frames.append(frame_from_rearrange(obs, names, min_pixels=min_pixels,
+                                                           with_depth=with_depth))
+                traj = Trajectory(frames, int(episode["room_seed"]), phase=phase,
+                                  trajectory_id=f"{split}_{episode['episode_id']}_{phase}", camera=camera,
+                                  meta={"source": "rearrange", "split": split,
+                                        "episode_id": episode["episode_id"],
+                                        "changed_instances": changed})
+                out.append(resize_trajectories([traj], keep_size)[0] if keep_size else traj)
+                if phase == "walkthrough":
+                    obs, *_ = env.step(act["done"])    # the env switches to the unshuffle phase
     finally:
         env.close()
     return out
