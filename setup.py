@@ -11,7 +11,8 @@ setup(
     description="Embodied-AI research framework: CoW, CSR and SfA on Gymnasium-wrapped simulators",
     packages=find_packages(include=["embodied", "embodied.*"]),
     package_data={"embodied.perception.localization": ["model_configs/*.json"],
-                  "embodied.agents": ["sfa_scorer.npz"]},
+                  "embodied.agents": ["sfa_scorer.npz"],
+                  "embodied": ["models/csr/*.pt"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.26",

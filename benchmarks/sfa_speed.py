@@ -22,37 +22,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections import defaultdict
 
 import numpy as np
 
 from embodied.agents.sfa import SfaAgent, SfaConfig
 from embodied.envs.articulation import ArticulationConfig, ArticulationEnv, split_episodes
+from episode_timing import timed_episode
 from localizer_speed import peak_rss_mb
 
 
 def run_object(env: ArticulationEnv, agent: SfaAgent, episode: dict) -> dict[str, float]:
     """One episode: wall, env and agent seconds (resets included) and the number of interactions."""
-    start = t0 = time.perf_counter()
-    obs, info = env.reset(seed=0, options={"episode": episode})
-    t1 = time.perf_counter()
-    agent.reset(info)
-    t2 = time.perf_counter()
-    env_s, agent_s, interactions = t1 - t0, t2 - t1, 0
-    done = False
-    while not done:
-        t0 = time.perf_counter()
-        action = agent.act(obs)
-        t1 = time.perf_counter()
-        obs, _, term, trunc, info = env.step(action)
-        t2 = time.perf_counter()
-        env_s += t2 - t1
-        agent_s += t1 - t0
-        interactions += float(np.asarray(action["distance"]).reshape(-1)[0]) > 0.0
-        done = term or trunc
-    return {"wall": time.perf_counter() - start, "env": env_s, "agent": agent_s,
-            "interactions": interactions}
+    r, _ = timed_episode(env, agent, episode,
+                         count=lambda a: float(np.asarray(a["distance"]).reshape(-1)[0]) > 0.0)
+    return {"wall": r["wall"], "env": r["env"], "agent": r["agent"], "interactions": r["counted"]}
 
 
 def main() -> None:

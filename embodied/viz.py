@@ -114,15 +114,24 @@ def write_episode_video(frames: Sequence[np.ndarray], path: str | Path, fps: int
     return path
 
 
+#: what a rearrangement run's picture shows (the challenge's leaderboard columns)
+REARRANGEMENT_HEADLINE = ("success", "fixed_strict", "misplaced", "energy_remaining")
+
+
 def plot_summary(summary: dict[str, Any], out_dir: str | Path,
                  metrics: Sequence[str] | None = None) -> Path | None:
-    """Bar chart of the headline metrics (Success/SPL, or SfA's joint-type accuracy/part IoU) per
-    category and overall: the run's picture at a glance."""
+    """Bar chart of the headline metrics (Success/SPL, SfA's joint-type accuracy/part IoU, or the
+    rearrangement challenge's Success/% Fixed Strict/% Misplaced/Energy Remaining) per category
+    and overall: the run's picture at a glance. Runs without categories get the overall bars."""
     from embodied.results import headline_metrics
 
     per_cat = summary.get("per_category") or {}
-    metrics = list(metrics) if metrics is not None else headline_metrics(summary.get("metrics", {}))
-    if not per_cat or not metrics:
+    overall = summary.get("metrics", {})
+    if metrics is None:
+        metrics = ([m for m in REARRANGEMENT_HEADLINE if m in overall] if "fixed_strict" in overall
+                   else headline_metrics(overall))
+    metrics = list(metrics)
+    if not metrics or not (per_cat or overall):
         return None
     import matplotlib
 

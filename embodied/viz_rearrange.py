@@ -1,7 +1,8 @@
 """Pictures of the CSR rearrangement agents: what they see beside their two scene graphs.
 
 ``csr_frame(agent)`` is the agent's ``debug_frame`` (the runner puts it beside the env's frame in
-the episode video): a top-down view of the agent's depth map with the walkthrough graph's nodes
+the episode video): the two phases side by side -- in the unshuffle phase, the frame the
+walkthrough saw from the agent's current lattice pose above the current frame -- and a top-down view of the agent's depth map with the walkthrough graph's nodes
 (blue), the unshuffle graph's nodes (orange), a line from each detected change's current place to
 where it belongs (red: a move, magenta: an openness change), the planned path and the agent,
 titled with the phase and what the agent is doing.
@@ -75,8 +76,32 @@ def graph_map(agent: Any, size: int) -> np.ndarray:
     return out
 
 
+def phase_pair(agent: Any, size: int) -> np.ndarray:
+    """The two phases one above the other, ``size`` px tall: what the walkthrough saw from the
+    agent's current lattice pose (black if it never stood there so), and what the agent sees now."""
+    half = size // 2
+    now = _fit(agent.rgb, half)
+    walk = agent.walk_views.get(agent.state) if getattr(agent, "state", None) is not None else None
+    then = _fit(walk, half) if walk is not None else np.zeros_like(now)
+    if agent.phase == 0:
+        then = np.zeros_like(now)
+    return np.concatenate([then, now], axis=0)
+
+
+def _fit(img: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize to size x size (video frames need no better)."""
+    h, w = img.shape[:2]
+    rows = np.minimum((np.arange(size) * h / size).astype(int), h - 1)
+    cols = np.minimum((np.arange(size) * w / size).astype(int), w - 1)
+    return img[rows][:, cols]
+
+
 def csr_frame(agent: Any) -> np.ndarray | None:
-    """The agent's view of the episode (module docstring), as tall as its camera frame."""
+    """The agent's view of the episode (module docstring), as tall as its camera frame: the
+    walkthrough's view from here above the current one, beside the map of both graphs."""
     if agent.rgb is None or not hasattr(agent, "map"):
         return None
-    return graph_map(agent, agent.rgb.shape[0])
+    size = agent.rgb.shape[0]
+    pair = phase_pair(agent, size)
+    graph = graph_map(agent, pair.shape[0])
+    return np.concatenate([pair, graph], axis=1)

@@ -400,3 +400,24 @@ def test_config_validation_names_the_key() -> None:
         csr.CSRTrainConfig.from_mapping({"steps": 0})
     with pytest.raises(ConfigError):
         csr.CSRTrainConfig.from_mapping({"stepz": 3})
+
+
+def test_queued_keys_of_the_query_own_object_are_not_negatives() -> None:
+    """The queue remembers whose keys it holds; a query's own node is masked out of its negatives
+    (with a small dataset the queue holds several keys of most objects)."""
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    k = q.clone()
+    queue = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    same_queue = torch.tensor([[True, False, False], [False, False, False]])
+    logits = csr.moco_logits(q, k, queue, 0.5, same_queue=same_queue)
+    assert logits[0, 1] == float("-inf") and logits[1, 2] == pytest.approx(2.0)
+    assert logits[0, 3] == pytest.approx(1.2) and logits[0, 0] == pytest.approx(2.0)
+    torch.manual_seed(0)
+    m = csr.MoCo(EncoderConfig(input_size=32, width=4, emb_dim=8), heads=("node",), queue_size=4)
+    x = torch.randn(2, 5, 32, 32)
+    m(x, x, torch.tensor([True, True]), [("h", 1), ("h", 2)])
+    codes = m.identity_codes([("h", 1), ("h", 2), ("h", 3)])
+    assert codes.tolist() == [0, 1, 2]
+    assert m.qid_node.tolist() == [0, 1, -1, -1]
+    m(x, x, torch.tensor([True, True]), [("h", 3), ("h", 1)])
+    assert m.qid_node.tolist() == [0, 1, 2, 0]

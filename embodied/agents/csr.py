@@ -195,6 +195,8 @@ class CSRAgent(Agent[int]):
         self.path: list[tuple[int, int]] = []
         self.log: list[str] = []
         self.mode_steps: dict[str, int] = {}
+        self.walk_views: dict[tuple, np.ndarray] = {}
+        self.state: tuple | None = None
 
     def _builder(self) -> GraphBuilder:
         c = self.config
@@ -216,7 +218,9 @@ class CSRAgent(Agent[int]):
         self.rgb = obs["rgb"]
         self.held = int(obs["held"])
         phase = int(obs["phase"])
-        state = self._state(pose)
+        state = self.state = self._state(pose)
+        if phase == 0 and state not in self.walk_views:
+            self.walk_views[state] = obs["rgb"][::2, ::2].copy()   # for the videos (viz_rearrange)
         if phase != self.phase:
             self._start_unshuffle()
         elif self.last in MOVES and self.last_state is not None and state[0] == self.last_state[0]:
@@ -413,10 +417,12 @@ class CSRAgent(Agent[int]):
             return "look_down" if pitch > want_pitch else "look_up"
         return None
 
-    def _spot(self, p: np.ndarray, reach: float | None = None,
-              avoid: set | None = None) -> tuple[tuple, float] | None:
+    def _spot(self, p: np.ndarray, reach: float | None = None, avoid: set | None = None,
+              rivals: list[np.ndarray] | None = None) -> tuple[tuple, float] | None:
         """The cheapest lattice pose from which point ``p`` (start frame, z up) is in reach
-        and in view, and its cost in actions (None if none is reachable)."""
+        and in view, and its cost in actions (None if none is reachable). With ``rivals`` (other
+        objects of the category to pick up) only points nearer to ``p`` than to every rival by
+        0.15 m qualify: ``pickup_<type>`` takes the nearest visible one."""
         reach = self.config.reach if reach is None else reach
         cell, heading, pitch = self._state(self.pose)
         dist, _ = self.nav.distances(cell, self.version)
@@ -426,6 +432,8 @@ class CSRAgent(Agent[int]):
         if avoid:
             for a in avoid:
                 ok[a] = False
+        for q in rivals or []:
+            ok &= np.hypot(pts[..., 0] - q[0], pts[..., 1] - q[1]) > d + 0.15
         if not ok.any():
             return None
         best = None
@@ -463,10 +471,16 @@ class CSRAgent(Agent[int]):
             if self.last_action_was(task) is not None:
                 self._after_interaction(task, obs, pose)
                 continue
+            if task.stage == "return":              # snaps back where it was taken from
+                task.pending = True                 # type: ignore[attr-defined]
+                return "drop_held_object_with_snap"
             target = np.asarray(task.change.walk_position if task.stage == "drop"
                                 else task.change.unshuffle_position)
             if self.goal is None:
-                spot = self._spot(target, avoid=task.failed_spots)
+                rivals = self._rivals(task, target) if task.stage == "pickup" else None
+                spot = self._spot(target, avoid=task.failed_spots, rivals=rivals)
+                if spot is None and rivals:
+                    spot = self._spot(target, avoid=task.failed_spots)
                 if spot is None:
                     self._give_up(task)
                     continue
@@ -483,6 +497,13 @@ class CSRAgent(Agent[int]):
             return REARRANGE_ACTION_NAMES[open_action(task.change.category)]
         return None
 
+    def _rivals(self, task: _Task, target: np.ndarray) -> list[np.ndarray]:
+        """Where the unshuffle graph has other objects of the task's category."""
+        graph = self.graphs[1]
+        return [p for p, c in zip(graph.positions(), graph.categories())
+                if c == task.change.category and np.all(np.isfinite(p))
+                and np.linalg.norm(p[:2] - target[:2]) > 0.3]
+
     def last_action_was(self, task: _Task) -> bool | None:
         return True if getattr(task, "pending", False) else None
 
@@ -495,8 +516,16 @@ class CSRAgent(Agent[int]):
         if task.stage == "pickup":
             want = REARRANGE_PICKUPABLE_TYPES.index(task.change.category)
             if self.held == want:
+                target = np.asarray(task.change.unshuffle_position)
+                if any(np.linalg.norm(p[:2] - target[:2]) < 0.15 for p in self._seen(task.change.category, obs, pose)):
+                    task.stage = "return"        # another one of its kind came: put it back first
+                    if spot is not None:
+                        task.failed_spots.add(spot)
+                    return
                 task.stage, task.failed_spots, task.tries = "drop", set(), 0
                 return
+        elif task.stage == "return":
+            task.stage = "pickup"
         elif task.stage == "drop":
             if self._landed(task, obs, pose):
                 self.tasks.pop(0)
@@ -536,7 +565,7 @@ class CSRAgent(Agent[int]):
 
     def _landed(self, task: _Task, obs: dict[str, Any], pose: np.ndarray) -> bool:
         goal = np.asarray(task.change.walk_position)
-        return any(np.linalg.norm(p[:2] - goal[:2]) < 0.25 for p in self._seen(task.change.category, obs, pose))
+        return any(np.linalg.norm(p[:2] - goal[:2]) < 0.12 for p in self._seen(task.change.category, obs, pose))
 
     def _nearest_seen(self, task: _Task, obs: dict[str, Any], pose: np.ndarray) -> np.ndarray | None:
         seen = self._seen(task.change.category, obs, pose)

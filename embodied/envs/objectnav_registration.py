@@ -5,40 +5,28 @@ Its Gymnasium id is registered in `embodied/__init__.py` (the one place for ever
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from embodied import registry
-from embodied.config import ConfigError
 from embodied.envs import objectnav_episodes as episodes_lib
 from embodied.envs.objectnav import ENV_ID, ObjectNavConfig, ObjectNavEnv
+from embodied.envs.episode_lists import split_or_dataset, write_split
 
 
 def list_objectnav_episodes(cfg: ObjectNavConfig) -> list[dict[str, Any]]:
     """Episodes named by `env.split`: a split name (generated on demand) or a dataset file."""
-    split = cfg.split
-    if split in episodes_lib.SPLITS:
-        size = episodes_lib.SPLITS[split].size
-        if cfg.episodes is not None and cfg.episodes > size:
-            raise ConfigError(f"env.episodes: got {cfg.episodes}, but split {split!r} has {size} episodes")
-        return episodes_lib.split_episodes(split, cfg.episodes, cfg.success_distance)
-    if not split.endswith(".json"):
-        raise ConfigError(f"env.split: got {split!r}, expected a split name "
-                          f"{sorted(episodes_lib.SPLITS)} or a dataset .json file")
-    episodes = episodes_lib.read_dataset(split)
-    if cfg.episodes is not None:
-        if cfg.episodes > len(episodes):
-            raise ConfigError(f"env.episodes: got {cfg.episodes}, but {split!r} has {len(episodes)} episodes")
-        episodes = episodes[: cfg.episodes]
-    return episodes
+    return split_or_dataset(cfg.split, cfg.episodes, episodes_lib.SPLITS, _from_split(cfg),
+                            episodes_lib.read_dataset)
 
 
 def generate_objectnav_dataset(cfg: ObjectNavConfig, out: str) -> int:
     """`embodied episodes generate`: write a split's episodes to a dataset file; returns the count."""
-    if cfg.split not in episodes_lib.SPLITS:
-        raise ConfigError(f"env.split: got {cfg.split!r}, expected a split name {sorted(episodes_lib.SPLITS)}")
-    episodes = episodes_lib.split_episodes(cfg.split, cfg.episodes, cfg.success_distance)
-    episodes_lib.write_dataset(out, episodes, {"split": cfg.split, "env": ENV_ID})
-    return len(episodes)
+    return write_split(cfg.split, cfg.episodes, out, episodes_lib.SPLITS, _from_split(cfg),
+                       episodes_lib.write_dataset, ENV_ID)
+
+
+def _from_split(cfg: ObjectNavConfig) -> Callable[[str, int | None], list[dict[str, Any]]]:
+    return lambda split, count: episodes_lib.split_episodes(split, count, cfg.success_distance)
 
 
 registry.register_env(ENV_ID, ObjectNavEnv, ObjectNavConfig, list_objectnav_episodes,

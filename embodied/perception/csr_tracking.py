@@ -31,7 +31,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from embodied.perception.csr_encoder import CSREncoder, as_boxes, box_area_fraction, embed_nodes, encode_inputs, prepare_inputs
+from embodied.perception.csr_encoder import (CSREncoder, as_boxes, box_area_fraction, embed_nodes, encode_inputs,
+                                             inputs_for)
 from embodied.perception.scene_graph import SceneGraph, box_position
 
 __all__ = ["MIN_BOX_FRACTION", "neighbour_pairs", "GraphBuilder"]
@@ -51,7 +52,7 @@ def neighbour_pairs(boxes: np.ndarray, neighbours: int = 2, max_edges: int = 16)
     np.fill_diagonal(dist, np.inf)
     chosen: dict[tuple[int, int], float] = {}
     for i in range(n):
-        for j in np.argsort(dist[i], kind="stable")[:neighbours]:
+        for j in [k for k in np.argsort(dist[i], kind="stable") if k != i][:neighbours]:
             a, c = sorted((i, int(j)))
             chosen[(a, c)] = float(dist[a, c])
     out: list[tuple[int, int]] = []
@@ -115,17 +116,18 @@ class GraphBuilder:
         if len(keep) == 0:
             self.graph.update(torch.zeros(0, 1), np.zeros((0, 4)))
             return out
-        positions = None
+        positions, claimed = None, set()
         if depth is not None and self.intrinsics is not None and pose is not None:
             positions = [box_position(depth, b[k], self.intrinsics, pose) for k in keep]
         if self.max_views is not None and self.gate and positions is not None:
-            rest = []
+            rest, claimed = [], set()
             for k, p in zip(keep, positions):
                 node = self._well_seen(p, str(categories[k]), b[k])
-                if node is None:
+                if node is None or node in claimed:
                     rest.append(int(k))
                     continue
                 self.graph.add_view(node, b[k], p, pose, str(categories[k]))
+                claimed.add(node)
                 out[int(k)] = node
                 self.skipped += 1
             positions = [positions[list(keep).index(k)] for k in rest]
@@ -139,14 +141,15 @@ class GraphBuilder:
         pairs = neighbour_pairs(kb, self.neighbours, self.max_edges) if with_edges else []
         first = np.concatenate([kb, kb[[p[0] for p in pairs]].reshape(-1, 4)])
         second = np.concatenate([kb, kb[[p[1] for p in pairs]].reshape(-1, 4)])
-        feats = encode_inputs(self.scene, prepare_inputs(rgb, first, second, self.scene.config.input_size))
+        feats = encode_inputs(self.scene, inputs_for(self.scene.config, rgb, first, second))
         nodes, edges = feats[:len(kb)], feats[len(kb):]
         objects = nodes if self.object is None else embed_nodes(self.object, rgb, kb)
         cats = [str(categories[k]) for k in keep]
         nodes_of = self.graph.update(
             nodes, kb, objects, pairs, edges if pairs else None,
             depth=depth, intrinsics=self.intrinsics, pose=pose,
-            categories=cats if self.gate else None)
+            categories=cats if self.gate else None,
+            exclude=claimed if self.max_views is not None and self.gate else ())
         if not self.gate:   # still remember the labels (the agent needs a type to pick up)
             for det, node in enumerate(nodes_of):
                 self.graph.nodes[node].views[-1].category = cats[det]

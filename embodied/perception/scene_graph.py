@@ -39,7 +39,7 @@ Intrinsics and poses are plain values (a dict like an env's ``info["camera"]`` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -216,7 +216,8 @@ class SceneGraph:
                depth: np.ndarray | None = None,
                intrinsics: Mapping[str, Any] | Intrinsics | None = None,
                pose: Sequence[float] | None = None,
-               categories: Sequence[str] | None = None) -> list[int]:
+               categories: Sequence[str] | None = None,
+               exclude: Iterable[int] = ()) -> list[int]:
         """Integrate one frame's detections; returns the node index of each detection.
 
         ``node_features`` (N, D) and ``object_features`` (N, D; default: the node features) are
@@ -224,6 +225,7 @@ class SceneGraph:
         ``edge_pairs``/``edge_features`` the ordered detection pairs and their features. With
         ``depth``, ``intrinsics`` and ``pose`` the detections are placed in 3-D. ``categories``
         (one label per detection) are stored on the nodes and gate the matching (class doc).
+        Nodes in ``exclude`` are not matched (a caller already gave them a detection of this frame).
         """
         q = torch.as_tensor(node_features, dtype=torch.float32).detach().cpu()
         n = q.shape[0]
@@ -247,6 +249,8 @@ class SceneGraph:
             sim = (q @ self.node_features.T).numpy()
             if categories is not None or self.gate_distance is not None:
                 sim = self._gate(sim, positions, categories)
+            for node in exclude:
+                sim[:, int(node)] = _FORBIDDEN
             for det, node in hungarian_match(sim, self.match_threshold):
                 assignment[det] = node
                 target = self.nodes[node]

@@ -55,6 +55,13 @@ What deviates, and why
   keys in chunks holding other samples, so a query and its key never share batch statistics (the
   release relied on DDP's batch shuffle across 8 GPUs; with one device it would have none).
 * Only the query encoder is saved, in fp16 (~22.9 MB at width 64).
+* A query's own node/edge is never its negative, in the batch or in the queue (``MoCo``): with
+  a few thousand objects the queue holds several keys of most of them.
+* The shipped models (``experiments/csr_train.yaml``) crop around the boxes (``crop_context``,
+  see ``embodied.perception.csr_encoder``), train without colour jitter or grayscale (this
+  renderer's colours are the same from every view, and jitter taught a colour invariance that
+  lowered retrieval below the untrained encoder's) and with key momentum 0.99 (0.999 lags ~1000
+  steps: most of a CPU-sized schedule). The defaults here stay the release's.
 """
 from __future__ import annotations
 
@@ -73,7 +80,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from embodied.perception.csr_encoder import (
-    CSREncoder, EncoderConfig, encode_inputs, all_pairs, box_area_fraction, box_masks, normalize_rgb,
+    CSREncoder, EncoderConfig, encode_inputs, all_pairs, assemble_inputs, box_area_fraction, box_masks,
+    inputs_for, normalize_rgb,
     parameter_count, prepare_inputs, resize_images, save_encoder, scale_boxes,
 )
 
@@ -526,9 +534,12 @@ def color_augment(images: torch.Tensor, rng: np.random.Generator,
 
 def batch_inputs(trajectories: Sequence[Trajectory], observations: Sequence[Observation], size: int,
                  rng: np.random.Generator | None = None, augment: bool = True,
-                 jitter: Sequence[float] = COLOR_JITTER, grayscale_p: float = GRAYSCALE_P) -> torch.Tensor:
-    """(B, 5, size, size) encoder inputs of observations (frames must already be size x size:
-    ``resize_trajectories``); colour-augmented per image when ``augment``."""
+                 jitter: Sequence[float] = COLOR_JITTER, grayscale_p: float = GRAYSCALE_P,
+                 encoder: EncoderConfig | None = None) -> torch.Tensor:
+    """(B, 5, input, input) encoder inputs of observations, colour-augmented per image when
+    ``augment``. Frames must already be at the encoder's frame size (``resize_trajectories``):
+    ``size`` = the input size for whole-frame encoders; with ``encoder`` (a cropping config) its
+    ``frame_size``, and the crops come out at its ``input_size``."""
     frames = [trajectories[o.traj].frames[o.frame] for o in observations]
     if any(f.shape != (size, size) for f in frames):
         raise ValueError(f"frames must be {size} x {size}: call resize_trajectories first")
@@ -537,20 +548,24 @@ def batch_inputs(trajectories: Sequence[Trajectory], observations: Sequence[Obse
         rgb = color_augment(rgb, rng if rng is not None else np.random.default_rng(), jitter, grayscale_p)
     first = np.stack([f.boxes[o.first] for f, o in zip(frames, observations)])
     second = np.stack([f.boxes[o.second] for f, o in zip(frames, observations)])
-    m1 = box_masks(first, size, size).unsqueeze(1)
-    m2 = box_masks(second, size, size).unsqueeze(1)
-    return torch.cat([normalize_rgb(rgb), m1, m2], 1)
+    if encoder is None or encoder.crop_context <= 0:
+        out = encoder.input_size if encoder is not None else size
+        return assemble_inputs(normalize_rgb(rgb), first, second, range(len(frames)), out)
+    return assemble_inputs(normalize_rgb(rgb), first, second, range(len(frames)), encoder.input_size,
+                           encoder.crop_context, encoder.crop_min)
 
 
 # ========================================================================================= MoCo
 def moco_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float,
-                batch_negatives: bool = False, same: torch.Tensor | None = None) -> torch.Tensor:
+                batch_negatives: bool = False, same: torch.Tensor | None = None,
+                same_queue: torch.Tensor | None = None) -> torch.Tensor:
     """Logits whose target class is always 0: column 0 the positive q.k, then (with
     ``batch_negatives``) q against the batch's other keys, then q against each queued key; over T.
 
     ``q``, ``k`` (B, D) unit norm, ``queue`` (Q, D) unit norm. ``same`` (B, B) bool marks pairs of
     the batch that are the same node/edge: their in-batch logits are -inf (not negatives). Without
-    ``batch_negatives`` this is the release's MoCo-v2 logit matrix, (B, 1 + Q).
+    ``batch_negatives`` this is the release's MoCo-v2 logit matrix, (B, 1 + Q). ``same_queue``
+    (B, Q) bool marks queued keys of the query's own node/edge: -inf too (see ``MoCo``).
     """
     pos = (q * k).sum(1, keepdim=True)
     parts = [pos]
@@ -560,7 +575,10 @@ def moco_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperatu
         if same is not None:
             block = block | same
         parts.append(inb.masked_fill(block, float("-inf")))
-    parts.append(q @ queue.T)
+    queued = q @ queue.T
+    if same_queue is not None:
+        queued = queued.masked_fill(same_queue, float("-inf"))
+    parts.append(queued)
     return torch.cat(parts, 1) / temperature
 
 
@@ -596,6 +614,13 @@ class MoCo(nn.Module):
     loss through batch statistics instead of object features (on synthetic data its retrieval stays
     at chance while the loss falls; with "running" it learns), so it is kept for comparison only.
     ``batch_negatives``: the batch's other keys are negatives too (see ``moco_logits``).
+
+    Queued keys remember whose they are, and a query's own node/edge is never its negative (in the
+    batch or in the queue). Why, beyond the release: its dataset had so many objects that a key of
+    the query's own object was rarely in the queue; this project's CPU-sized dataset has a few
+    thousand, so the queue holds several keys of most objects, and treating them as negatives
+    pushed an object's views apart -- training made retrieval worse than an untrained encoder
+    (300-step runs: node top-1 0.64 trained vs 0.71 untrained, loss rising).
     """
 
     def __init__(self, config: EncoderConfig, heads: Sequence[str] = ("node", "edge"),
@@ -617,21 +642,31 @@ class MoCo(nn.Module):
         for h in self.heads:
             self.register_buffer(f"queue_{h}", F.normalize(torch.randn(self.queue_size, config.emb_dim), dim=1))
             self.register_buffer(f"ptr_{h}", torch.zeros((), dtype=torch.long))
+            self.register_buffer(f"qid_{h}", torch.full((self.queue_size,), -1, dtype=torch.long))
+        self._ids: dict[Hashable, int] = {}
+
+    def identity_codes(self, identities: Sequence[Hashable]) -> torch.Tensor:
+        """Integer codes of node/edge identities (stable for the model's lifetime)."""
+        return torch.tensor([self._ids.setdefault(i, len(self._ids)) for i in identities], dtype=torch.long)
 
     def queue(self, head: str) -> torch.Tensor:
         return getattr(self, f"queue_{head}")
 
     @torch.no_grad()
-    def enqueue(self, head: str, keys: torch.Tensor) -> None:
-        """Replace the oldest entries of the head's queue with ``keys`` (wrapping around)."""
+    def enqueue(self, head: str, keys: torch.Tensor, codes: torch.Tensor | None = None) -> None:
+        """Replace the oldest entries of the head's queue with ``keys`` (wrapping around), and
+        remember whose keys they are (``codes``; -1: unknown)."""
         queue, ptr = self.queue(head), getattr(self, f"ptr_{head}")
         n = keys.shape[0]
         if n == 0:
             return
+        if codes is None:
+            codes = torch.full((n,), -1, dtype=torch.long)
         if n >= self.queue_size:
-            keys, n = keys[-self.queue_size:], self.queue_size
+            keys, codes, n = keys[-self.queue_size:], codes[-self.queue_size:], self.queue_size
         idx = (int(ptr) + torch.arange(n)) % self.queue_size
         queue[idx] = keys.to(queue.dtype)
+        getattr(self, f"qid_{head}")[idx] = codes
         ptr.fill_((int(ptr) + n) % self.queue_size)
 
     def train(self, mode: bool = True) -> "MoCo":
@@ -670,18 +705,22 @@ class MoCo(nn.Module):
             out[f"n_{head}"] = torch.tensor(int(sel.sum()))
             if qh.shape[0] == 0:
                 continue
-            same = None
-            if self.batch_negatives and identities is not None:
+            same = same_queue = codes = None
+            if identities is not None:
                 ids = [identities[i] for i in torch.nonzero(sel).flatten().tolist()]
-                same = torch.tensor([[a == b for b in ids] for a in ids], dtype=torch.bool).reshape(len(ids), len(ids))
-            logits = moco_logits(qh, kh, self.queue(head).clone(), self.temperature, self.batch_negatives, same)
+                codes = self.identity_codes(ids)
+                same_queue = codes[:, None] == getattr(self, f"qid_{head}")[None, :]
+                if self.batch_negatives:
+                    same = codes[:, None] == codes[None, :]
+            logits = moco_logits(qh, kh, self.queue(head).clone(), self.temperature, self.batch_negatives,
+                                 same, same_queue)
             target = torch.zeros(logits.shape[0], dtype=torch.long)
             loss = F.cross_entropy(logits, target)
             out[f"loss_{head}"] = loss.detach()
             out[f"acc_{head}"] = (logits.argmax(1) == 0).float().mean().detach()
             total = total + loss
             if update:
-                self.enqueue(head, kh)
+                self.enqueue(head, kh, codes)
         out["loss"] = total
         return out
 
@@ -700,6 +739,10 @@ class CSRTrainConfig:
     output: str = "runs/csr"
     models: list[str] = field(default_factory=lambda: ["scene", "object"])
     input_size: int = 96
+    #: crops around the boxes (see EncoderConfig): 0 = the release's whole frame
+    crop_context: float = 0.0
+    crop_min: int = 24
+    frame_size: int = 0
     width: int = 64
     emb_dim: int = 512
     steps: int = 2000
@@ -772,7 +815,14 @@ class CSRTrainConfig:
 
 # ===================================================================================== training
 def _encoder_config(config: CSRTrainConfig, kind: str) -> EncoderConfig:
-    return EncoderConfig(input_size=config.input_size, width=config.width, emb_dim=config.emb_dim, kind=kind)
+    return EncoderConfig(input_size=config.input_size, width=config.width, emb_dim=config.emb_dim, kind=kind,
+                         crop_context=config.crop_context, crop_min=config.crop_min,
+                         frame_size=config.frame_size)
+
+
+def frame_size_of(config: EncoderConfig) -> int:
+    """The frame grid an encoder's inputs are cut from (its input size unless it crops)."""
+    return int(config.frame_size) or int(config.input_size)
 
 
 def train_moco(kind: str, trajectories: Sequence[Trajectory], config: CSRTrainConfig,
@@ -788,7 +838,9 @@ def train_moco(kind: str, trajectories: Sequence[Trajectory], config: CSRTrainCo
     seed = config.seed + (0 if kind == "scene" else 1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    trajs = resize_trajectories(trajectories, config.input_size)
+    enc_cfg = _encoder_config(config, kind)
+    fs = frame_size_of(enc_cfg)
+    trajs = resize_trajectories(trajectories, fs)
     sampler = PairSampler(trajs, kind, config.min_box_frac, config.object_pairs, seed=seed,
                           group=config.pair_group)
     heads = ("node", "edge") if kind == "scene" else ("node",)
@@ -808,8 +860,8 @@ def train_moco(kind: str, trajectories: Sequence[Trajectory], config: CSRTrainCo
         t0 = time.perf_counter()
         batch = sampler.sample_batch(config.batch_size)
         aug = dict(rng=rng, jitter=config.color_jitter, grayscale_p=config.grayscale_p)
-        x_q = batch_inputs(trajs, [s.query for s in batch], config.input_size, **aug)
-        x_k = batch_inputs(trajs, [s.key for s in batch], config.input_size, **aug)
+        x_q = batch_inputs(trajs, [s.query for s in batch], fs, encoder=enc_cfg, **aug)
+        x_k = batch_inputs(trajs, [s.key for s in batch], fs, encoder=enc_cfg, **aug)
         is_node = torch.tensor([s.is_node for s in batch])
         data_time += time.perf_counter() - t0
         out = model(x_q, x_k, is_node, [s.identity for s in batch])
@@ -867,7 +919,7 @@ def train_csr(config: CSRTrainConfig, log: Callable[[str], None] | None = print)
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     trajs = load_dataset(config.data)
-    val = resize_trajectories(load_dataset(config.val_data), config.input_size) if config.val_data else []
+    val = load_dataset(config.val_data) if config.val_data else []
     say(f"csr: {len(trajs)} training trajectories, {sum(len(t.frames) for t in trajs)} frames; "
         f"{len(val)} validation trajectories")
     report: dict[str, Any] = {"config": dataclasses.asdict(config), "models": {}}
@@ -967,7 +1019,7 @@ def evaluate_retrieval(encoder: CSREncoder, trajectories: Sequence[Trajectory], 
     ``min_box_frac`` are ignored as in training. Returns ``node_top1``, ``node_queries`` and (scene)
     ``edge_top1``, ``edge_queries``; top-1 is micro-averaged over queries.
     """
-    trajs = resize_trajectories(trajectories, encoder.config.input_size)
+    trajs = resize_trajectories(trajectories, frame_size_of(encoder.config))
     valid_idx = [[np.flatnonzero(box_area_fraction(f.boxes, *f.shape) >= min_box_frac) for f in t.frames]
                  for t in trajs]
     valid = [[{int(t.frames[f].instance_ids[d]) for d in idx} for f, idx in enumerate(per)]
@@ -988,7 +1040,7 @@ def evaluate_retrieval(encoder: CSREncoder, trajectories: Sequence[Trajectory], 
             pairs_ij = all_pairs(len(idx)) if with_edges else []
             first = np.concatenate([b, b[[p[0] for p in pairs_ij]].reshape(-1, 4)])
             second = np.concatenate([b, b[[p[1] for p in pairs_ij]].reshape(-1, 4)])
-            feats = encode_inputs(encoder, prepare_inputs(frame.rgb, first, second, encoder.config.input_size),
+            feats = encode_inputs(encoder, inputs_for(encoder.config, frame.rgb, first, second),
                          batch_size) if len(first) else torch.zeros(0, encoder.config.emb_dim)
             n = len(idx)
             cache[(t, f)] = (ids, feats[:n], [(ids[i], ids[j]) for i, j in pairs_ij], feats[n:])
@@ -1034,7 +1086,7 @@ def evaluate_edge_retrieval_across_phases(encoder: CSREncoder, trajectories: Seq
     """
     from embodied.perception.csr_encoder import embed_edges
 
-    trajs = resize_trajectories(trajectories, encoder.config.input_size)
+    trajs = resize_trajectories(trajectories, frame_size_of(encoder.config))
     keep = [[np.flatnonzero(box_area_fraction(f.boxes, *f.shape) >= min_box_frac) for f in t.frames]
             for t in trajs]
     valid = [[{int(f.instance_ids[d]) for d in idx} for f, idx in zip(t.frames, per)]
