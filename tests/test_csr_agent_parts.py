@@ -492,3 +492,35 @@ def test_crop_inputs_put_the_box_where_the_window_maps_it() -> None:
     assert win[0] <= 40 and win[1] <= 10 and win[2] >= 80 and win[3] >= 48
     whole = inputs_for(EncoderConfig(input_size=96), rgb, box, other)
     assert whole.shape == (1, 5, 96, 96) and whole[0, 3].sum() == 64 and whole[0, 4].sum() == 100
+
+
+def test_detectors_plug_in_and_decide_privilege(tmp_path: Path, checkpoints) -> None:
+    """Ground truth drops ids and makes boxes half-open; another detector is an import path, and
+    an agent using an unprivileged detector asks the runner for no privileged env."""
+    from embodied import registry
+    from embodied.perception.detection import GroundTruthDetector, make_detector
+
+    gt = GroundTruthDetector({"Mug": 3, "Cabinet": 7})
+    rows = np.full((4, 6), -1, dtype=np.int32)
+    rows[0] = (17, 3, 10, 20, 14, 29)
+    rows[1] = (9, 7, 0, 0, 0, 0)
+    boxes, cats = gt.detect({"boxes": rows})
+    assert boxes.tolist() == [[10, 20, 15, 30], [0, 0, 1, 1]] and cats == ["Mug", "Cabinet"]
+    with pytest.raises(KeyError, match="privileged"):
+        gt.detect({"rgb": np.zeros((4, 4, 3), np.uint8)})
+    scene, obj = checkpoints
+    assert registry.agent_needs_privileged(CSRAgentConfig(scene_model=scene, object_model=obj))
+    module = tmp_path / "my_detector.py"
+    module.write_text("import numpy as np\nclass Nothing:\n    privileged = False\n"
+                      "    def detect(self, obs):\n        return np.zeros((0, 4), int), []\n")
+    import sys
+    sys.path.insert(0, str(tmp_path))
+    try:
+        cfg = CSRAgentConfig(scene_model=scene, object_model=obj, detector="my_detector:Nothing")
+        assert not registry.agent_needs_privileged(cfg)
+        assert make_detector("my_detector:Nothing").detect({})[1] == []
+    finally:
+        sys.path.remove(str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        CSRAgentConfig(scene_model=scene, object_model=obj, detector="nowhere")
+    assert err.value.key == "detector"

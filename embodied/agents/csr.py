@@ -30,10 +30,12 @@ graphs' objects, and moving back what they find changed. Two agents share this m
 similarity of a matched pair under 0.8, openness never fixed; the same exploration and
 navigation, so the two differ only in what the method decides.
 
-Detection: ground-truth boxes (the privileged ``boxes`` observation: the "ground-truth detection"
-setting, stated with every result), used as a detector's output would be -- a box and a category
-per object. The boxes' instance ids are never read: objects are told apart by their features and
-positions only. Everything else the agent uses is rgb, depth, pose and ``held``.
+Detection (``agent.detector``, ``embodied.perception.detection``): ground-truth boxes by default
+(the privileged ``boxes`` observation: the "ground-truth detection" setting, stated with every
+result), used as a detector's output would be -- a box and a category per object; a learned
+detector plugs in as ``module:Class`` and the agent then needs no privileged env. The boxes'
+instance ids are never read: objects are told apart by their features and positions only.
+Everything else the agent uses is rgb, depth, pose and ``held``.
 """
 from __future__ import annotations
 
@@ -46,12 +48,13 @@ import numpy as np
 import torch
 
 from embodied.agents.base import Agent
-from embodied.agents.csr_navigation import QUARTER, STEP, LatticeNav, move_action_offset
+from embodied.agents.csr_navigation import QUARTER, LatticeNav, move_action_offset
 from embodied.config import AgentConfig, ConfigError
 from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
                                  REARRANGE_PICKUPABLE_TYPES, open_action, pickup_action)
 from embodied.perception.csr_encoder import CSREncoder, box_area_fraction, load_encoder
 from embodied.perception.csr_tracking import GraphBuilder
+from embodied.perception.detection import detector_class, make_detector
 from embodied.perception.geometry import Intrinsics
 from embodied.perception.mapping import MapConfig, TopDownMap
 from embodied.perception.rearrange_changes import Change, ChangeRules, detect_changes
@@ -93,6 +96,8 @@ class CSRAgentConfig(AgentConfig):
     fix_openness: bool = True
     map: MapConfig = field(default_factory=MapConfig)
     threads: int | None = None
+    #: where boxes come from: ground_truth (privileged) or module:Class (embodied.perception.detection)
+    detector: str = "ground_truth"
 
     def __post_init__(self) -> None:
         if self.rule not in ("csr", "paper"):
@@ -109,6 +114,10 @@ class CSRAgentConfig(AgentConfig):
         for name in ("walkthrough_budget", "max_tries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"got {getattr(self, name)}, expected an integer >= 1", key=name)
+        try:
+            detector_class(self.detector)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="detector") from None
         for name in ("scene_model", "object_model"):
             if not Path(getattr(self, name)).is_file():
                 raise ConfigError(f"no CSR checkpoint at {getattr(self, name)!r}; expected the file "
@@ -152,8 +161,13 @@ class CSRAgent(Agent[int]):
 
     privileged: ClassVar[bool] = True       # ground-truth boxes: the detection the results state
 
+    @classmethod
+    def needs_privileged(cls, config: CSRAgentConfig) -> bool:
+        return bool(getattr(detector_class(config.detector), "privileged", False))
+
     def __init__(self, config: CSRAgentConfig, device: str = "cpu") -> None:
         super().__init__(config, device)
+        self.detector = make_detector(config.detector)
         if config.threads:
             torch.set_num_threads(int(config.threads))
         self.scene = _encoder(config.scene_model)
@@ -171,6 +185,8 @@ class CSRAgent(Agent[int]):
         self.camera_height = float(self.camera.get("height_m", self.intrinsics.camera_height))
         categories = info.get("categories", {})
         self.category_names = {int(v): str(k) for k, v in categories.items()}
+        if hasattr(self.detector, "reset"):
+            self.detector.reset(info)
         self.map = TopDownMap(self.config.map, self.intrinsics)
         self.nav = LatticeNav(self.map)
         self.version = 0
@@ -243,13 +259,10 @@ class CSRAgent(Agent[int]):
     def _observe(self, obs: dict[str, Any], pose: np.ndarray) -> None:
         """Feed the frame's boxes (ground truth, instance ids dropped) to this phase's graph and
         keep the far sightings (boxes too small to embed) for a closer look."""
-        rows = np.asarray(obs["boxes"])
-        rows = rows[rows[:, 0] >= 0]
-        boxes = np.stack([rows[:, 2], rows[:, 3], rows[:, 4] + 1, rows[:, 5] + 1], axis=1) if len(rows) else np.zeros((0, 4))
-        cats = [self.category_names.get(int(c), str(int(c))) for c in rows[:, 1]]
+        boxes, cats = self.detector.detect(obs)
         depth = obs["depth"][..., 0]
         self.builders[self.phase].add_frame(obs["rgb"], boxes, cats, depth, pose)
-        if not len(rows):
+        if not len(boxes):
             return
         frac = box_area_fraction(boxes, *depth.shape)
         for k in np.flatnonzero(frac < self.config.min_box_frac):
@@ -553,12 +566,13 @@ class CSRAgent(Agent[int]):
         self.log.append(f"gave up {task.change.category} ({task.stage})")
 
     def _seen(self, category: str, obs: dict[str, Any], pose: np.ndarray) -> list[np.ndarray]:
-        rows = np.asarray(obs["boxes"])
+        """3-D positions of the detections of ``category`` in this frame."""
+        boxes, cats = self.detector.detect(obs)
         out = []
-        for r in rows[rows[:, 0] >= 0]:
-            if self.category_names.get(int(r[1])) != category:
+        for box, cat in zip(boxes, cats):
+            if cat != category:
                 continue
-            p = box_position(obs["depth"][..., 0], (r[2], r[3], r[4] + 1, r[5] + 1), self.intrinsics, pose)
+            p = box_position(obs["depth"][..., 0], box, self.intrinsics, pose)
             if np.all(np.isfinite(p)):
                 out.append(p)
         return out
