@@ -24,6 +24,14 @@ that keeps the softmax probabilities in the autograd graph.
 A min-max normalised map always peaks at 1, even when the object is absent; CoW therefore also
 checks the image-level match. `min_similarity` (cosine, off by default) empties the mask of frames
 whose similarity to the prompt is below it.
+
+`variant: paper` is the original CoW code exactly (real-stanford/cow
+`src/models/localization/clip_grad.py`, `interpret_vit`, thresholds from `hparams/robo.json`): the
+gradient is of the logit 100 * cos; only blocks after index 10 enter R (its `if i <= num_layers:
+continue` with num_layers = 10: for the 12-block ViT-B/32 and B/16 it was written for, the last
+block; this preset keeps "the last block" for other depths); no min-max scaling -- the mask is
+10 * R > threshold (strict), with its threshold per backbone (ViT-B-32 0.625, ViT-B-16 0.375;
+`threshold` for any other model). `variant: ours` (default) keeps this project's choices above.
 """
 from __future__ import annotations
 
@@ -42,7 +50,18 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["ClipGradConfig", "ClipGradLocalizer", "gradient_rollout", "record_attention",
-           "normalize_map"]
+           "normalize_map", "PAPER_THRESHOLDS", "paper_threshold"]
+
+#: the original CoW's clip_grad thresholds (hparams/robo.json: grad-b32-openai, grad-b16-openai)
+PAPER_THRESHOLDS = {"ViT-B-32": 0.625, "ViT-B-32-quickgelu": 0.625, "ViT-B-16": 0.375,
+                    "ViT-B-16-quickgelu": 0.375}
+PAPER_LOGIT_SCALE = 100.0      # it differentiates logits_per_image = 100 * cos
+PAPER_GRADIENT_SCALAR = 10.0   # and thresholds 10 * R
+
+
+def paper_threshold(model: str, fallback: float) -> float:
+    """The original's threshold for a backbone, else ``fallback`` (the config's threshold)."""
+    return PAPER_THRESHOLDS.get(model, fallback)
 
 
 @dataclass
@@ -58,9 +77,14 @@ class ClipGradConfig(ClipConfig):
     threshold: float = 0.75
     start_layer: int = 0
     min_similarity: float | None = None
+    #: "ours" (the settings above) or "paper" (the original CoW code exactly; module docstring)
+    variant: str = "ours"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.variant not in ("ours", "paper"):
+            raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
+                              key="variant")
         if self.min_similarity is not None and not -1.0 <= self.min_similarity <= 1.0:
             raise ConfigError(f"expected a cosine similarity in [-1, 1] or null, got {self.min_similarity}",
                               key="min_similarity")
@@ -180,9 +204,10 @@ class ClipGradLocalizer(Localizer):
         words = category_words(text)
         return [t.format(words) for t in self.config.templates]
 
-    def attention_gradients(self, pixels: "torch.Tensor", text_embedding: "torch.Tensor"
-                            ) -> tuple[float, list["torch.Tensor"], list["torch.Tensor"]]:
-        """(cosine similarity, attention maps, d similarity / d attention maps) for one frame."""
+    def attention_gradients(self, pixels: "torch.Tensor", text_embedding: "torch.Tensor",
+                            scale: float = 1.0) -> tuple[float, list["torch.Tensor"], list["torch.Tensor"]]:
+        """(cosine similarity, attention maps, d (scale * similarity) / d attention maps) for one
+        frame (``scale`` 100: the original's logit)."""
         import torch
 
         visual = self.clip.model.visual
@@ -194,7 +219,7 @@ class ClipGradLocalizer(Localizer):
                 image = self.clip.model.encode_image(pixels)
             image = image / image.norm(dim=-1, keepdim=True)
             similarity = (image * text_embedding).sum()
-            gradients = torch.autograd.grad(similarity, attentions)
+            gradients = torch.autograd.grad(similarity * scale, attentions)
         return float(similarity.detach()), [a.detach() for a in attentions], [g.detach() for g in gradients]
 
     def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
@@ -204,17 +229,22 @@ class ClipGradLocalizer(Localizer):
         rgb = check_rgb(obs)
         text_embedding = self.clip.text_embedding(self.prompts(text))
         pixels = self.clip.pixels(rgb)
-        similarity, attentions, gradients = self.attention_gradients(pixels, text_embedding)
+        paper = self.config.variant == "paper"
+        similarity, attentions, gradients = self.attention_gradients(
+            pixels, text_embedding, PAPER_LOGIT_SCALE if paper else 1.0)
         self.last_similarity = similarity
-        patches = gradient_rollout(attentions, gradients, self.config.start_layer)[0]
+        patches = gradient_rollout(attentions, gradients, -1 if paper else self.config.start_layer)[0]
         grid_h, grid_w = self.clip.model.visual.grid_size
         with torch.no_grad():
             grid = patches.reshape(1, 1, grid_h, grid_w).float()
             full = F.interpolate(grid, size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0]
-            full = normalize_map(full)
+            full = full * PAPER_GRADIENT_SCALAR if paper else normalize_map(full)
         return full.cpu().numpy().astype(np.float32)
 
     def detect(self, obs: dict[str, Any], text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.variant == "paper":
+            rel = self.relevance(obs, text)
+            return rel, rel > paper_threshold(self.config.model, float(self.config.threshold))
         rel, mask = super().detect(obs, text)
         floor = self.config.min_similarity
         if floor is not None and self.last_similarity is not None and self.last_similarity < floor:

@@ -1,0 +1,97 @@
+"""`clip_grad` with `variant: paper` against an independent, straightforward port of the original
+CoW code (real-stanford/cow `interpret_vit`: the ViT run by hand block by block, 100 * cos
+differentiated, blocks with index <= 10 skipped, 10 * R thresholded) on a fixed random 12-block ViT."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from embodied.config import ConfigError
+from embodied.perception.localization.clip_grad import (PAPER_THRESHOLDS, ClipGradConfig,
+                                                        ClipGradLocalizer, paper_threshold)
+
+TWELVE = {"embed_dim": 32,
+          "vision_cfg": {"image_size": 64, "layers": 12, "width": 32, "head_width": 16, "patch_size": 16},
+          "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def twelve_block_model(tmp_path_factory) -> str:
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("clip_cfg")
+    (folder / "test-vit-12.json").write_text(json.dumps(TWELVE))
+    open_clip.add_model_config(folder)
+    return "test-vit-12"
+
+
+def original_interpret_vit(model, pixels: torch.Tensor, text: torch.Tensor, size: tuple[int, int],
+                           num_layers: int = 10) -> torch.Tensor:
+    """The original's relevance, written from its description: 10 * R[CLS, patches], bilinear."""
+    v = model.visual
+    probs_of_blocks = []
+    with torch.inference_mode(False), torch.enable_grad():
+        pixels = pixels.detach().clone().requires_grad_(True)   # frozen weights: grads flow from it
+        text = text.detach().clone()
+        x = v.conv1(pixels)
+        x = x.reshape(1, x.shape[1], -1).permute(0, 2, 1)
+        x = torch.cat([v.class_embedding.view(1, 1, -1), x], dim=1) + v.positional_embedding
+        x = v.ln_pre(x)
+        for block in v.transformer.resblocks:
+            y = block.ln_1(x)
+            mha = block.attn
+            heads, dim = mha.num_heads, y.shape[-1]
+            q, k, val = F.linear(y, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+            split = lambda t: t.reshape(1, -1, heads, dim // heads).transpose(1, 2)  # noqa: E731
+            q, k, val = split(q), split(k), split(val)
+            probs = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(dim // heads), dim=-1)
+            probs_of_blocks.append(probs)
+            out = mha.out_proj((probs @ val).transpose(1, 2).reshape(1, -1, dim))
+            x = x + block.ls_1(out)
+            x = x + block.ls_2(block.mlp(block.ln_2(x)))
+        image = v.ln_post(x[:, 0]) @ v.proj
+        image = image / image.norm(dim=-1, keepdim=True)
+        logit = 100.0 * (image @ text.view(-1, 1)).sum()
+        tokens = probs_of_blocks[0].shape[-1]
+        r = torch.eye(tokens).unsqueeze(0)
+        for i, probs in enumerate(probs_of_blocks):
+            if i <= num_layers:
+                continue
+            grad = torch.autograd.grad(logit, [probs], retain_graph=True)[0]
+            cam = (grad * probs).clamp(min=0).mean(dim=1)
+            r = r + torch.bmm(cam, r)
+    rel = r[:, 0, 1:]
+    side = int(math.sqrt(rel.shape[-1]))
+    rel = F.interpolate(rel.reshape(1, 1, side, side), size=size, mode="bilinear", align_corners=False)
+    return 10.0 * rel[0, 0].detach()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_paper_variant_matches_the_original(twelve_block_model, seed) -> None:
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    loc = ClipGradLocalizer(ClipGradConfig(model=twelve_block_model, pretrained=None, init_seed=seed,
+                                           variant="paper", threshold=0.05))
+    rel, mask = loc.detect({"rgb": rgb}, "mug")
+    text = loc.clip.text_embedding(loc.prompts("mug"))
+    ref = original_interpret_vit(loc.clip.model, loc.clip.pixels(rgb), text, rgb.shape[:2]).numpy()
+    assert rel.shape == ref.shape == (64, 64)
+    assert np.abs(rel - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())
+    assert np.corrcoef(rel.ravel(), ref.ravel())[0, 1] > 0.999999
+    assert np.array_equal(mask, ref > 0.05)          # strict >, the config's threshold off the table
+    # ours (all blocks, min-max) is a different map on the same model
+    ours = ClipGradLocalizer(ClipGradConfig(model=twelve_block_model, pretrained=None, init_seed=seed))
+    assert not np.allclose(ours.relevance({"rgb": rgb}, "mug"), rel)
+
+
+def test_paper_thresholds_and_variant_check() -> None:
+    assert paper_threshold("ViT-B-32", 0.5) == 0.625 == PAPER_THRESHOLDS["ViT-B-32"]
+    assert paper_threshold("ViT-B-16", 0.5) == 0.375
+    assert paper_threshold("tiny-vit", 0.3) == 0.3
+    with pytest.raises(ConfigError, match="variant"):
+        ClipGradConfig(pretrained=None, variant="original")
