@@ -95,3 +95,30 @@ def test_paper_thresholds_and_variant_check() -> None:
     assert paper_threshold("tiny-vit", 0.3) == 0.3
     with pytest.raises(ConfigError, match="variant"):
         ClipGradConfig(pretrained=None, variant="original")
+
+
+def test_clip_patch_paper_variant_matches_the_original() -> None:
+    """3 x 3 tiles of int(S / 3) cut from the model input by plain slicing, bicubic back to S,
+    softmax over tiles of 100 * cos; the mask is probability > threshold."""
+    from embodied.perception.localization.clip_patch import (PAPER_THRESHOLDS, ClipPatchConfig,
+                                                             ClipPatchLocalizer)
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
+    loc = ClipPatchLocalizer(ClipPatchConfig(model="tiny-vit", pretrained=None, variant="paper",
+                                             threshold=0.11))
+    rel, mask = loc.detect({"rgb": rgb}, "mug")
+    x = loc.clip.pixels(rgb)
+    s = x.shape[-1]
+    t = int(s / 3)
+    tiles = torch.cat([x[:, :, i * t:(i + 1) * t, j * t:(j + 1) * t] for i in range(3) for j in range(3)])
+    tiles = F.interpolate(tiles, size=(s, s), mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        emb = loc.clip.model.encode_image(tiles)
+    emb = emb / emb.norm(dim=-1, keepdim=True)
+    probs = torch.softmax(100.0 * (emb @ loc.clip.text_embedding(loc.prompts("mug"))), dim=0).numpy()
+    assert np.allclose(loc.last_scores, probs, atol=1e-6)
+    # tile (1, 2) covers rows 30..60 and columns 80..120 of the 90 x 120 frame (t = 32 of S = 96)
+    assert np.allclose(rel[30:60, 80:120], probs[5]) and np.allclose(rel[0:30, 0:40], probs[0])
+    assert np.array_equal(mask, rel > 0.11)
+    assert "tiny-vit" not in PAPER_THRESHOLDS and PAPER_THRESHOLDS["ViT-B-32"] == 0.875

@@ -16,6 +16,14 @@ Scores (`score`):
 `overlap` in [0, 1) lets neighbouring tiles share that fraction of a tile (k tiles per axis still
 span the frame, each larger); a pixel's relevance is then the mean over the tiles covering it, so
 objects cut by a tile border still appear whole in some tile.
+
+`variant: paper` is the original CoW code exactly (real-stanford/cow
+`src/models/localization/clip_patch.py`, thresholds from `hparams/robo.json`): the frame is first
+made the model's input (resized, normalised), cut with `unfold` into 3 x 3 tiles of int(S / 3)
+pixels (the leftover rows and columns belong to no tile: relevance 0 there), each tile resized
+bicubic (no antialiasing) back to S, scored as softmax over the tiles of 100 * cos (not the model's
+logit scale), and the mask is probability > threshold (strict) with its threshold per backbone
+(ViT-B-32 0.875, ViT-B-16 0.75; `threshold` for any other model).
 """
 from __future__ import annotations
 
@@ -27,7 +35,11 @@ import numpy as np
 from embodied.config import ConfigError
 from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
 
-__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes"]
+__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS"]
+
+#: the original CoW's clip_patch thresholds (hparams/robo.json: patch-b32-openai, patch-b16-openai)
+PAPER_THRESHOLDS = {"ViT-B-32": 0.875, "ViT-B-32-quickgelu": 0.875, "ViT-B-16": 0.75,
+                    "ViT-B-16-quickgelu": 0.75}
 
 
 @dataclass
@@ -39,9 +51,14 @@ class ClipPatchConfig(ClipConfig):
     overlap: float = 0.0
     score: Literal["softmax", "similarity"] = "softmax"
     threshold: float = 0.5
+    #: "ours" (the settings above) or "paper" (the original CoW code exactly; module docstring)
+    variant: str = "ours"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.variant not in ("ours", "paper"):
+            raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
+                              key="variant")
         if self.grid < 1:
             raise ConfigError(f"expected an integer >= 1 (tiles per side), got {self.grid}", key="grid")
         if not 0.0 <= self.overlap < 1.0:
@@ -98,8 +115,39 @@ class ClipPatchLocalizer(Localizer):
             scores = (cosine + 1.0) / 2.0
         return boxes, scores.clamp(0.0, 1.0).cpu().numpy().astype(np.float64)
 
+    def paper_scores(self, rgb: np.ndarray, text: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+        """The original's 3 x 3 tile probabilities, and each tile's box in the frame's pixels."""
+        import torch
+        import torch.nn.functional as F
+
+        x = self.clip.pixels(rgb)                               # (1, 3, S, S), normalised
+        _, c, sh, sw = x.shape
+        th, tw = int(sh / 3), int(sw / 3)
+        tiles = x.unfold(1, 3, 3).unfold(2, th, th).unfold(3, tw, tw).contiguous().view(-1, c, th, tw)
+        tiles = F.interpolate(tiles, size=(sh, sw), mode="bicubic", align_corners=False)
+        cosine = self.clip.encode_image(tiles) @ self.clip.text_embedding(self.prompts(text))
+        probs = torch.softmax(100.0 * cosine, dim=0)
+        h, w = rgb.shape[:2]
+        ys = [int(round(i * th * h / sh)) for i in range(4)]
+        xs = [int(round(j * tw * w / sw)) for j in range(4)]
+        boxes = [(ys[i], ys[i + 1], xs[j], xs[j + 1]) for i in range(3) for j in range(3)]
+        return boxes, probs.cpu().numpy().astype(np.float64)
+
+    def detect(self, obs: dict[str, Any], text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.variant != "paper":
+            return super().detect(obs, text)
+        rel = self.relevance(obs, text)
+        return rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold))
+
     def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
         rgb = check_rgb(obs)
+        if self.config.variant == "paper":
+            boxes, scores = self.paper_scores(rgb, text)
+            self.last_scores = scores
+            out = np.zeros(rgb.shape[:2], np.float32)
+            for (y0, y1, x0, x1), score in zip(boxes, scores):
+                out[y0:y1, x0:x1] = score
+            return out
         boxes, scores = self.tile_scores(rgb, text)
         self.last_scores = scores
         total = np.zeros(rgb.shape[:2], np.float64)
