@@ -122,3 +122,35 @@ def test_clip_patch_paper_variant_matches_the_original() -> None:
     assert np.allclose(rel[30:60, 80:120], probs[5]) and np.allclose(rel[0:30, 0:40], probs[0])
     assert np.array_equal(mask, rel > 0.11)
     assert "tiny-vit" not in PAPER_THRESHOLDS and PAPER_THRESHOLDS["ViT-B-32"] == 0.875
+
+
+def test_clip_ref_paper_variant_matches_the_original_clip_lang() -> None:
+    """9 region phrases in the templates, ensembled per region, softmax of 100 * cos, torch's
+    nearest upsampling of the 3 x 3 grid, probability > threshold."""
+    from embodied.perception.localization.clip_ref import ClipRefConfig, ClipRefLocalizer
+
+    templates = ["a photo of a {}.", "a drawing of the {}."]
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, size=(100, 130, 3), dtype=np.uint8)
+    loc = ClipRefLocalizer(ClipRefConfig(model="tiny-vit", pretrained=None, variant="paper",
+                                         paper_templates=templates, threshold=0.112))
+    rel, mask = loc.detect({"rgb": rgb}, "alarm clock")
+    phrases = ["top left", "top center", "top right", "center left", "center", "center right",
+               "bottom left", "bottom center", "bottom right"]
+    model = loc.clip.model
+    with torch.no_grad():
+        weights = []
+        for phrase in phrases:
+            tokens = loc.clip.tokenizer([t.format(f"alarm clock in the {phrase}") for t in templates])
+            e = model.encode_text(tokens)
+            e = e / e.norm(dim=-1, keepdim=True)
+            e = e.mean(dim=0)
+            weights.append(e / e.norm())
+        image = model.encode_image(loc.clip.pixels(rgb))
+        image = image / image.norm(dim=-1, keepdim=True)
+        probs = (100.0 * image @ torch.stack(weights, dim=1)).squeeze().softmax(dim=-1)
+        ref = F.interpolate(probs.reshape(1, 1, 3, 3), size=(100, 130), mode="nearest")[0, 0].numpy()
+    assert np.allclose(rel, ref, atol=1e-6)
+    assert np.array_equal(mask, ref > 0.112)
+    with pytest.raises(ConfigError, match="grid"):
+        ClipRefConfig(pretrained=None, variant="paper", grid=2)

@@ -168,8 +168,8 @@ def test_zero_attention_gradients_give_a_uniform_map(localizers, frame, monkeypa
     localizer = loc.ClipGradLocalizer(loc.ClipGradConfig(**TINY))
     original = localizer.attention_gradients
 
-    def zeroed(pixels, text_embedding):
-        similarity, attentions, gradients = original(pixels, text_embedding)
+    def zeroed(pixels, text_embedding, scale=1.0):
+        similarity, attentions, gradients = original(pixels, text_embedding, scale)
         return similarity, attentions, [torch.zeros_like(g) for g in gradients]
 
     monkeypatch.setattr(localizer, "attention_gradients", zeroed)

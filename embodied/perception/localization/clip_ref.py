@@ -8,7 +8,16 @@ region; that probability is the relevance of every pixel of the region. One imag
 frame makes it the cheapest CLIP localizer; how well CLIP grounds "top left" bounds how well it works.
 
 Templates have two slots, `{object}` and `{region}`; several templates are averaged per region
-(prompt ensembling). Region names: k=2 "top left" ... "bottom right"; k=3 adds "top", "left",
+(prompt ensembling).
+
+`variant: paper` is the original CoW's `clip_lang` exactly (real-stanford/cow
+`src/models/localization/clip_lang.py`, thresholds from `hparams/robo.json`): 9 region phrases
+"{object} in the top left" ... "{object} in the bottom right" (its wording: "top center",
+"center left", "center", ...) each put into the one-slot `paper_templates` and averaged, a 9-way
+softmax of 100 * cos (no negative group, not the model's logit scale), spread back to the frame
+by nearest-neighbour upsampling (row floor(3 y / H), column floor(3 x / W)), and the mask is
+probability > threshold (strict) with its threshold per backbone (ViT-B-32 0.25, ViT-B-16 0.125;
+`threshold` for any other model). Region names: k=2 "top left" ... "bottom right"; k=3 adds "top", "left",
 "center", ...; k=4 "upper middle", "center left", ...
 """
 from __future__ import annotations
@@ -19,10 +28,18 @@ from typing import Any
 import numpy as np
 
 from embodied.config import ConfigError
-from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb, grid_edges
+from embodied.perception.localization.base import (DEFAULT_TEMPLATES, ClipConfig, Localizer, category_words,
+                                                   check_rgb, check_templates, grid_edges)
 
 __all__ = ["ClipRefConfig", "ClipRefLocalizer", "region_names", "DEFAULT_REF_TEMPLATES",
-           "DEFAULT_NEGATIVE_TEMPLATES"]
+           "DEFAULT_NEGATIVE_TEMPLATES", "PAPER_REGIONS", "PAPER_THRESHOLDS"]
+
+#: the original clip_lang's region phrases, row-major from the top left
+PAPER_REGIONS: tuple[str, ...] = ("top left", "top center", "top right", "center left", "center",
+                                  "center right", "bottom left", "bottom center", "bottom right")
+#: the original CoW's clip_lang thresholds (hparams/robo.json: lang-b32-openai, lang-b16-openai)
+PAPER_THRESHOLDS = {"ViT-B-32": 0.25, "ViT-B-32-quickgelu": 0.25, "ViT-B-16": 0.125,
+                    "ViT-B-16-quickgelu": 0.125}
 
 DEFAULT_REF_TEMPLATES: tuple[str, ...] = (
     "a photo of a {object} in the {region} of the image.",
@@ -70,9 +87,20 @@ class ClipRefConfig(ClipConfig):
     negative: bool = True
     negative_templates: list[str] = field(default_factory=lambda: list(DEFAULT_NEGATIVE_TEMPLATES))
     threshold: float = 0.5
+    #: "ours" (the settings above) or "paper" (the original clip_lang exactly; module docstring)
+    variant: str = "ours"
+    #: the paper variant's one-slot templates ({} = "mug in the top left"); its code used CLIP's 80
+    #: ImageNet templates
+    paper_templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.variant not in ("ours", "paper"):
+            raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
+                              key="variant")
+        if self.variant == "paper" and self.grid != 3:
+            raise ConfigError(f"got {self.grid}, the paper variant is 3 x 3", key="grid")
+        check_templates(self.paper_templates)
         if self.grid not in _ROWS:
             raise ConfigError(f"expected 2, 3 or 4 (regions per side), got {self.grid}", key="grid")
         if self.negative and not self.negative_templates:
@@ -108,6 +136,9 @@ class ClipRefLocalizer(Localizer):
     def prompts(self, text: str) -> list[list[str]]:
         """One prompt group per region (row-major), then the negative group when enabled."""
         words = category_words(text)
+        if self.config.variant == "paper":
+            return [[t.format(f"{words} in the {r}") for t in self.config.paper_templates]
+                    for r in PAPER_REGIONS]
         groups = [[t.format(object=words, region=r) for t in self.config.templates] for r in self.regions]
         if self.config.negative:
             groups.append([t.format(object=words) for t in self.config.negative_templates])
@@ -128,13 +159,19 @@ class ClipRefLocalizer(Localizer):
         import torch
 
         image = self.clip.encode_image(self.clip.pixels(rgb))[0]
-        logits = self.clip.logit_scale * (self._class_embeddings(text) @ image)
+        scale = 100.0 if self.config.variant == "paper" else self.clip.logit_scale
+        logits = scale * (self._class_embeddings(text) @ image)
         return torch.softmax(logits, dim=0).cpu().numpy().astype(np.float64)
 
     def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
         rgb = check_rgb(obs)
         probs = self.probabilities(rgb, text)
         self.last_probabilities = probs
+        if self.config.variant == "paper":        # nearest-neighbour upsampling of the 3 x 3 grid
+            h, w = rgb.shape[:2]
+            rows = np.minimum(np.arange(h) * 3 // h, 2)
+            cols = np.minimum(np.arange(w) * 3 // w, 2)
+            return probs.reshape(3, 3)[rows][:, cols].astype(np.float32)
         k = self.config.grid
         ys, xs = grid_edges(rgb.shape[0], k), grid_edges(rgb.shape[1], k)
         out = np.zeros(rgb.shape[:2], np.float32)
@@ -142,3 +179,9 @@ class ClipRefLocalizer(Localizer):
             for j in range(k):
                 out[ys[i]:ys[i + 1], xs[j]:xs[j + 1]] = probs[i * k + j]
         return np.clip(out, 0.0, 1.0)
+
+    def detect(self, obs: dict[str, Any], text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.variant != "paper":
+            return super().detect(obs, text)
+        rel = self.relevance(obs, text)
+        return rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold))
