@@ -1,0 +1,1 @@
+"""Evaluations of components outside an embodied episode (e.g. `embodied eval localization`)."""
