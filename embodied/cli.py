@@ -26,7 +26,8 @@ __all__ = ["main", "build_parser", "SYSTEMS"]
 
 #: What `embodied train` / `embodied eval` can train and evaluate: system name -> the module that
 #: does it (it provides load_job_config(path, overrides), train_job(config), eval_job(config)).
-SYSTEMS = {"csr": "embodied.training.csr_job", "localization": "embodied.evaluation.localization"}
+SYSTEMS = {"csr": "embodied.training.csr_job", "localization": "embodied.evaluation.localization",
+           "clip": "embodied.training.clip_train"}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
