@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=["embodied", "embodied.*"]),
     package_data={"embodied.perception.localization": ["model_configs/*.json"],
                   "embodied.agents": ["sfa_scorer.npz"],
-                  "embodied": ["models/csr/*.pt"]},
+                  "embodied": ["models/csr/*.pt", "models/clip/*.pt"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.26",
