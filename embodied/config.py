@@ -591,3 +591,11 @@ def with_overrides(config: Any, overrides: dict[str, Any], owner: str) -> Any:
     if unknown:
         raise TypeError(f"{owner} got unknown settings {unknown}; known: {sorted(known)}")
     return dataclasses.replace(config, **overrides)
+
+
+def refuse_sexagesimal(value: Any, key: str, example: str) -> None:
+    """A range written unquoted (`0:40`) reaches us as the int YAML 1.1 reads it (base 60): say so,
+    naming `key`, instead of a baffling type error. Job configs share this check."""
+    if type(value) is int:
+        raise ConfigError(f'{key}: got the number {value}; write the range quoted, e.g. "{example}" '
+                          "(YAML reads an unquoted a:b as a base-60 number)")

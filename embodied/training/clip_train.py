@@ -43,7 +43,6 @@ identical caption, as identical captions cannot be told apart).
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import math
@@ -54,7 +53,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from embodied.config import ConfigError, _read_yaml, apply_overrides, atomic_write, to_dict, validate_section
+from embodied.config import refuse_sexagesimal, ConfigError, _read_yaml, apply_overrides, atomic_write, to_dict, validate_section
 
 __all__ = [
     "PairRenderSpec", "ClipEvalConfig", "ClipJobConfig", "load_job_config", "parse_houses", "ensure_pairs",
@@ -206,9 +205,7 @@ def _refuse_sexagesimal(raw: dict[str, Any]) -> None:
     for key in ("render", "val_render"):
         section = raw.get(key)
         value = section.get("houses") if isinstance(section, dict) else None
-        if type(value) is int:
-            raise ConfigError(f'{key}.houses: got the number {value}; write the range quoted, e.g. '
-                              'houses: "0:40" (YAML reads an unquoted a:b as a base-60 number)')
+        refuse_sexagesimal(value, f"{key}.houses", "0:40")
 
 
 def load_job_config(path: str | Path, overrides: Iterable[str] = ()) -> ClipJobConfig:

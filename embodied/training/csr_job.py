@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from embodied.config import ConfigError, _read_yaml, apply_overrides, atomic_write, to_dict, validate_section
+from embodied.config import refuse_sexagesimal, ConfigError, _read_yaml, apply_overrides, atomic_write, to_dict, validate_section
 from embodied.perception.csr_encoder import CSREncoder, box_area_fraction, load_encoder
 from embodied.training.csr import (
     MIN_BOX_FRACTION, TRAJECTORY_FORMAT, CSRTrainConfig, Trajectory, evaluate_edge_retrieval_across_phases,
@@ -238,9 +238,7 @@ def _refuse_sexagesimal(raw: Mapping[str, Any]) -> None:
         return
     for role, spec in render.items():
         value = spec.get("episodes") if isinstance(spec, Mapping) else None
-        if type(value) is int:
-            raise ConfigError(f'render.{role}.episodes: got the number {value}; write the range quoted, '
-                              'e.g. episodes: "0:800:2" (YAML reads an unquoted a:b as a base-60 number)')
+        refuse_sexagesimal(value, f"render.{role}.episodes", "0:800:2")
 
 
 def load_job_config(path: str | Path, overrides: Iterable[str] = ()) -> CSRJobConfig:
