@@ -4,8 +4,10 @@
     embodied list                                registered envs, agents, localizers
     embodied show RUN_DIR                        the summary table of a run
     embodied episodes generate --env ID --split NAME [--out FILE] [--episodes N] [key=value ...]
-    embodied train SYSTEM CONFIG.yaml [key=value ...]   train a learned component (SYSTEM: csr)
+    embodied train SYSTEM CONFIG.yaml [key=value ...]   train a learned component (SYSTEM: csr, clip)
     embodied eval SYSTEM CONFIG.yaml [key=value ...]    evaluate what `embodied train` wrote
+                                                        (also SYSTEM localization: score localizers)
+    embodied patch CONFIG.yaml [key=value ...]   PAINT and model soups on a CLIP
 
 Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
 fix), 1 anything else (with a traceback: a bug or a broken environment).
@@ -130,6 +132,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_patch(args: argparse.Namespace) -> int:
+    from embodied.training import paint_job
+
+    paint_job.patch_job(paint_job.load_job_config(args.config, args.overrides))
+    return 0
+
+
 def _add_job_command(sub: Any, name: str, help_text: str, func: Any) -> None:
     """`embodied train|eval SYSTEM CONFIG [key=value ...]` (one job file serves both)."""
     cmd = sub.add_parser(name, help=help_text)
@@ -174,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_command(sub, "train", "train a learned component (data rendering is cached)", _cmd_train)
     _add_job_command(sub, "eval", "evaluate what `embodied train` wrote, against an untrained baseline",
                      _cmd_eval)
+    patch = sub.add_parser("patch", help="PAINT (patch a CLIP by weight interpolation) and model soups")
+    patch.add_argument("config", metavar="CONFIG", help="job YAML file (e.g. experiments/paint_demo.yaml)")
+    patch.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="dotted overrides, e.g. finetune.steps=100 max_supported_drop=null")
+    patch.set_defaults(func=_cmd_patch)
     return parser
 
 

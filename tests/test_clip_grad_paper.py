@@ -154,3 +154,48 @@ def test_clip_ref_paper_variant_matches_the_original_clip_lang() -> None:
     assert np.array_equal(mask, ref > 0.112)
     with pytest.raises(ConfigError, match="grid"):
         ClipRefConfig(pretrained=None, variant="paper", grid=2)
+
+
+def test_paper_prompts_are_the_originals_80_templates_and_class_names() -> None:
+    from embodied.perception.localization.base import DEFAULT_TEMPLATES
+    from embodied.perception.localization.clip_patch import ClipPatchConfig, ClipPatchLocalizer
+    from embodied.perception.localization.clip_ref import ClipRefConfig, ClipRefLocalizer
+    from embodied.perception.localization.paper_prompts import IMAGENET_TEMPLATES
+
+    assert len(IMAGENET_TEMPLATES) == len(set(IMAGENET_TEMPLATES)) == 80
+    assert IMAGENET_TEMPLATES[0] == "a bad photo of a {}." and "itap of a {}." in IMAGENET_TEMPLATES
+    common = dict(model="tiny-vit", pretrained=None)
+    paper = ClipGradLocalizer(ClipGradConfig(variant="paper", **common))
+    assert paper.prompts("HousePlant") == [t.format("plant") for t in IMAGENET_TEMPLATES]
+    assert paper.prompts("Television")[1] == "a photo of many TV."
+    ours = ClipGradLocalizer(ClipGradConfig(**common))
+    assert ours.prompts("HousePlant") == [t.format("house plant") for t in DEFAULT_TEMPLATES]
+    # explicit templates win over the variant's default
+    mine = ClipGradLocalizer(ClipGradConfig(variant="paper", templates=["{} here"], **common))
+    assert mine.prompts("Television") == ["TV here"]
+    patch = ClipPatchLocalizer(ClipPatchConfig(variant="paper", **common))
+    assert patch.prompts("GarbageCan")[-1] == IMAGENET_TEMPLATES[-1].format("garbage can")
+    ref = ClipRefLocalizer(ClipRefConfig(variant="paper", **common))
+    groups = ref.prompts("Television")
+    assert len(groups) == 9 and groups[0] == [t.format("TV in the top left") for t in IMAGENET_TEMPLATES]
+    assert groups[8][0] == "a bad photo of a TV in the bottom right."
+
+
+def test_center_only_keeps_the_pixel_nearest_the_centroid() -> None:
+    from embodied.perception.localization.base import find_centroid
+
+    mask = np.zeros((5, 6), bool)
+    mask[1, 1] = mask[1, 4] = mask[3, 1] = mask[3, 4] = mask[2, 3] = True   # centroid (2, 2.6)
+    out = find_centroid(mask)
+    assert out.sum() == 1 and out[2, 3]
+    ring = np.zeros((5, 5), bool)
+    ring[0, 2] = ring[4, 2] = ring[2, 0] = ring[2, 4] = True                 # all 2 from (2, 2): first wins
+    assert find_centroid(ring)[0, 2] and find_centroid(ring).sum() == 1
+    assert not find_centroid(np.zeros((3, 3), bool)).any()
+    rng = np.random.default_rng(0)
+    obs = {"rgb": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)}
+    cfg = dict(model="tiny-vit", pretrained=None, threshold=0.3)
+    rel, full = ClipGradLocalizer(ClipGradConfig(**cfg)).detect(obs, "Mug")
+    rel2, one = ClipGradLocalizer(ClipGradConfig(center_only=True, **cfg)).detect(obs, "Mug")
+    assert np.array_equal(rel, rel2) and full.sum() > 1
+    assert one.sum() == 1 and full[one].all() and np.array_equal(one, find_centroid(full))

@@ -377,3 +377,22 @@ def test_load_refuses_pickled_code(tmp_path: Path):
     torch.save({"w": torch.ones(1), "obj": Path("x")}, path)  # not weights-only
     with pytest.raises(Exception):
         load_state_dict(path)
+
+
+def test_choose_alpha_with_a_supported_drop_budget():
+    zs, ft = sd(w=torch.tensor([0.0])), sd(w=torch.tensor([1.0]))
+
+    def patch(state):  # rises with alpha
+        return float(state["w"])
+
+    def supported(state):  # 0.9 at alpha 0, 0.9 - alpha^2 beyond: drop <= 0.02 while alpha <= 0.141
+        return 0.9 - float(state["w"]) ** 2
+
+    # By hand: drops are 0, 0.01, 0.04, ...: within 0.02 only alpha 0 and 0.1, so 0.1 (patch 0.1).
+    assert choose_alpha(zs, ft, patch, supported, max_supported_drop=0.02).alpha == 0.1
+    # Within 0.1: alpha <= 0.316 -> 0.3.
+    assert choose_alpha(zs, ft, patch, supported, max_supported_drop=0.1).alpha == 0.3
+    # The average rule ignores the budget: 0.5 * (a + 0.9 - a^2) peaks at a = 0.5.
+    assert choose_alpha(zs, ft, patch, supported).alpha == 0.5
+    with pytest.raises(ValueError, match="max_supported_drop"):
+        choose_alpha(zs, ft, patch, supported, max_supported_drop=-0.1)

@@ -369,6 +369,7 @@ def choose_alpha(
     evaluate_patch: Callable[[Mapping[str, Any]], float],
     evaluate_supported: Callable[[Mapping[str, Any]], float],
     alphas: Sequence[float] = DEFAULT_ALPHAS,
+    max_supported_drop: float | None = None,
 ) -> PatchResult:
     """Sweep alpha and pick PAINT's patched model.
 
@@ -380,6 +381,13 @@ def choose_alpha(
     listed first (with the default ascending sweep: the one closest to the
     zero-shot model, the more conservative patch).  A ``nan`` accuracy ranks
     below every number.
+
+    ``max_supported_drop`` (e.g. 0.01: one point) switches to PAINT's other
+    reading -- the best *patching* accuracy among the alphas whose supported
+    accuracy is at most that far below the zero-shot model's (the curve point
+    with the smallest alpha; ``alphas`` must then include a point at or
+    nearest to 0 to measure it).  If no alpha qualifies, the smallest one is
+    chosen.
 
     Only one interpolated state dict is held at a time; the chosen one is
     recomputed at the end (interpolation is deterministic).
@@ -403,7 +411,17 @@ def choose_alpha(
             )
         )
         del sd
-    best = max(range(len(curve)), key=lambda i: (_score(curve[i].average), -i))
+    if max_supported_drop is None:
+        best = max(range(len(curve)), key=lambda i: (_score(curve[i].average), -i))
+    else:
+        if not max_supported_drop >= 0:
+            raise ValueError(f"max_supported_drop must be >= 0, got {max_supported_drop!r}")
+        ref = min(curve, key=lambda p: p.alpha).supported_accuracy
+        ok = [i for i, p in enumerate(curve) if _score(p.supported_accuracy) >= ref - max_supported_drop - 1e-12]
+        if ok:
+            best = max(ok, key=lambda i: (_score(curve[i].patch_accuracy), _score(curve[i].average), -i))
+        else:
+            best = min(range(len(curve)), key=lambda i: (curve[i].alpha, i))
     alpha = curve[best].alpha
     return PatchResult(
         curve=curve, alpha=alpha, state_dict=interpolate(zero_shot, finetuned, alpha)

@@ -23,12 +23,16 @@ Config (YAML; one file for both commands; dotted ``key=value`` overrides)::
     seed: 0
     output: embodied/models/clip     # <output>/<model>.pt and <output>/clip_train.json
     time_limit_s: null               # stop training early (the checkpoint is still written)
+    prompt_captions: 0.0             # chance a goal crop is captioned "a photo of a {name}." this step
+    crop_scale: 1.0                  # random resized crops down to this side fraction (1 = off)
     eval: {checkpoint: null, output: runs/clip_eval, pairs: 1000, seed: 0}
 
 Training: symmetric InfoNCE over the batch with the model's learnable temperature
-(``logit_scale``, its exp clamped at 100 as open_clip does); images preprocessed exactly as
+(``logit_scale``, its exp clamped at 100 as open_clip does), identical captions of one batch
+being positives of each other (UniCL); optionally class prompts for crops (``prompt_captions``)
+and random resized crops (``crop_scale``); images preprocessed exactly as
 ``ClipModel.pixels`` does (resize of the whole image to the model's input, the model's mean/std);
-random horizontal flip as the only geometric augmentation (the captions' "left of"/"right of" are
+random horizontal flip (the captions' "left of"/"right of" are
 swapped in a flipped image's caption so they stay true). Each epoch visits the pairs in a seeded
 random order.
 
@@ -157,6 +161,8 @@ class ClipJobConfig:
     fp16: bool = True
     time_limit_s: float | None = None
     log_every: int = 50
+    prompt_captions: float = 0.0
+    crop_scale: float = 1.0
     eval: ClipEvalConfig = field(default_factory=ClipEvalConfig)
 
     def __post_init__(self) -> None:
@@ -174,6 +180,12 @@ class ClipJobConfig:
             raise ConfigError(f"got {self.weight_decay}, expected >= 0", key="weight_decay")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"got {self.grad_clip}, expected null or > 0", key="grad_clip")
+        if not 0.0 <= self.prompt_captions <= 1.0:
+            raise ConfigError(f"got {self.prompt_captions}, expected a probability in [0, 1]",
+                              key="prompt_captions")
+        if not 0.1 <= self.crop_scale <= 1.0:
+            raise ConfigError(f"got {self.crop_scale}, expected a side fraction in [0.1, 1] (1 = no crops)",
+                              key="crop_scale")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise ConfigError(f"got {self.time_limit_s}, expected null or > 0", key="time_limit_s")
         tr, va = self.render, self.val_render
@@ -302,16 +314,55 @@ def flip_caption(caption: str) -> str:
 
 
 def clip_loss(model: Any, pixels: Any, tokens: Any) -> Any:
-    """Symmetric InfoNCE with the model's temperature (exp(logit_scale) clamped at 100)."""
-    import torch
+    """Symmetric InfoNCE with the model's temperature (exp(logit_scale) clamped at 100).
+
+    Pairs of one batch with identical token sequences are positives of each other (the target of a
+    row is spread evenly over them), as UniCL (Yang et al. 2022) does for image-label data: two crops
+    both captioned "a photo of a mug." are not negatives of each other. With all captions distinct
+    this is plain CLIP InfoNCE.
+    """
     import torch.nn.functional as F
 
     img = F.normalize(model.encode_image(pixels), dim=-1)
     txt = F.normalize(model.encode_text(tokens), dim=-1)
     scale = model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
     logits = scale * img @ txt.t()
-    target = torch.arange(len(img))
+    same = (tokens.unsqueeze(1) == tokens.unsqueeze(0)).all(-1).float()
+    target = same / same.sum(1, keepdim=True)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+def random_resized_crop(pixels: Any, min_scale: float, gen: Any) -> Any:
+    """Per image, a random window (side ``min_scale``..1 of the image's, aspect 3:4..4:3) resized
+    back to the input size: CLIP's usual geometric augmentation, mild because a caption's spatial
+    words ("left of a laptop") should stay true. ``min_scale >= 1`` returns the input."""
+    import torch
+    import torch.nn.functional as F
+
+    if min_scale >= 1.0:
+        return pixels
+    n, _, h, w = pixels.shape
+    out = torch.empty_like(pixels)
+    u = torch.rand(n, 4, generator=gen)
+    for i in range(n):
+        side = min_scale + (1.0 - min_scale) * float(u[i, 0])
+        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * float(u[i, 1]))
+        ch = max(2, min(h, int(round(h * side / math.sqrt(aspect)))))
+        cw = max(2, min(w, int(round(w * side * math.sqrt(aspect)))))
+        y0 = int(float(u[i, 2]) * (h - ch + 1)) if ch < h else 0
+        x0 = int(float(u[i, 3]) * (w - cw + 1)) if cw < w else 0
+        out[i] = F.interpolate(pixels[i:i + 1, :, y0:y0 + ch, x0:x0 + cw], size=(h, w), mode="bilinear",
+                               align_corners=False)[0]
+    return out
+
+
+def prompt_tokens(tokenizer: Any, templates: Sequence[str]) -> dict[str, Any]:
+    """Per goal category, the tokens of every (template, name) prompt: "a photo of a coffee mug." for
+    each name of ``clip_data.SYNONYMS`` (the plain name first) and each one-slot template."""
+    from embodied.training.clip_data import SYNONYMS
+
+    return {cat: tokenizer([t.format(name) for t in templates for name in names])
+            for cat, names in SYNONYMS.items()}
 
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
@@ -336,12 +387,20 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 def train_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], steps: int, batch_size: int, lr: float,
                weight_decay: float = 0.1, warmup_steps: int = 0, grad_clip: float | None = 1.0,
                seed: int = 0, time_limit_s: float | None = None, log_every: int = 50,
-               log: Log = print) -> dict[str, Any]:
+               log: Log = print, prompt_captions: float = 0.0, crop_scale: float = 1.0,
+               templates: Sequence[str] | None = None) -> dict[str, Any]:
     """Train ``model`` in place on ``pairs``; returns {losses (per step), steps, seconds, stopped_early}.
 
-    Deterministic for a seed (and torch's thread count): batch order and flips come from one
-    seeded generator. With ``batch_size >= len(pairs)`` every step sees all pairs (an overfit check).
+    Deterministic for a seed (and torch's thread count): batch order, flips, crops and prompt
+    swaps come from one seeded generator. With ``batch_size >= len(pairs)`` every step sees all
+    pairs (an overfit check). ``prompt_captions``: the chance that a crop of a goal category is
+    captioned, this step, by a class prompt (a random template of ``templates``, default
+    ``DEFAULT_TEMPLATES``, with a random name of the category) instead of its descriptive caption --
+    UniCL's image-label prompts, which is how the localizers query the model. ``crop_scale``: the
+    smallest side fraction of ``random_resized_crop`` (1 = off).
     """
+    from embodied.perception.localization.base import DEFAULT_TEMPLATES
+
     import torch
 
     prep = _preprocess(model)
@@ -349,6 +408,9 @@ def train_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], steps: int, bat
     captions = [p.caption for p in pairs]
     tokens = tokenizer(captions)
     flipped_tokens = tokenizer([flip_caption(c) for c in captions])
+    prompts = prompt_tokens(tokenizer, list(templates or DEFAULT_TEMPLATES)) if prompt_captions > 0 else {}
+    swappable = torch.tensor([p.kind == "crop" and p.category in prompts for p in pairs])
+    categories = [p.category for p in pairs]
     gen = torch.Generator().manual_seed(int(seed))
     bs = min(batch_size, len(pairs))
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
@@ -369,6 +431,14 @@ def train_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], steps: int, bat
         pix = to_pixels(images[idx.numpy()], prep)
         pix = torch.where(flip.view(-1, 1, 1, 1), pix.flip(-1), pix)
         tok = torch.where(flip.view(-1, 1), flipped_tokens[idx], tokens[idx])
+        pix = random_resized_crop(pix, crop_scale, gen)
+        if prompts:
+            swap = (torch.rand(bs, generator=gen) < prompt_captions) & swappable[idx]
+            pick = torch.rand(bs, generator=gen)
+            tok = tok.clone()
+            for k in torch.nonzero(swap).flatten().tolist():
+                options = prompts[categories[int(idx[k])]]
+                tok[k] = options[min(len(options) - 1, int(float(pick[k]) * len(options)))]
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, lr, warmup_steps)
         loss = clip_loss(model, pix, tok)
@@ -479,7 +549,8 @@ def train_job(cfg: ClipJobConfig, log: Log = print) -> dict[str, Any]:
     log(f"training {cfg.model} ({n_params / 1e6:.1f} M parameters) on {len(train)} pairs, "
         f"{cfg.steps} steps of {cfg.batch_size}, {cfg.threads} threads")
     result = train_clip(model, tokenizer, train, cfg.steps, cfg.batch_size, cfg.lr, cfg.weight_decay,
-                        cfg.warmup_steps, cfg.grad_clip, cfg.seed, cfg.time_limit_s, cfg.log_every, log)
+                        cfg.warmup_steps, cfg.grad_clip, cfg.seed, cfg.time_limit_s, cfg.log_every, log,
+                        prompt_captions=cfg.prompt_captions, crop_scale=cfg.crop_scale)
     path = save_checkpoint(model, Path(cfg.output) / f"{cfg.model}.pt", cfg.fp16)
     t1 = time.perf_counter()
     val_metrics = evaluate_clip(model, tokenizer, val, cfg.eval.pairs, cfg.eval.seed)

@@ -26,7 +26,7 @@ from embodied.config import ConfigError, LocalizerConfig
 
 __all__ = [
     "Localizer", "ClipConfig", "DEFAULT_TEMPLATES", "category_words", "check_rgb", "check_threshold",
-    "grid_edges", "looks_like_path",
+    "grid_edges", "looks_like_path", "find_centroid",
 ]
 
 #: A few of CLIP's ImageNet prompt templates (Radford et al. 2021, the 80-template list); averaging
@@ -103,6 +103,19 @@ def check_rgb(obs: dict[str, Any]) -> np.ndarray:
     return rgb
 
 
+def find_centroid(mask: np.ndarray) -> np.ndarray:
+    """A mask of the one pixel of `mask` nearest its pixels' centroid (the first such pixel in
+    row-major order on ties); an empty mask is returned as is. The original CoW's `center_only`:
+    one map cell per detection instead of a smeared blob."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return mask
+    k = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+    out = np.zeros_like(mask)
+    out[rows[k], cols[k]] = True
+    return out
+
+
 def grid_edges(size: int, k: int) -> np.ndarray:
     """k + 1 integer pixel edges splitting `size` pixels into k nearly equal cells (0 ... size).
 
@@ -122,18 +135,27 @@ class ClipConfig(LocalizerConfig):
     need the architecture, not the weights. A checkpoint file must be an open_clip state dict of
     `model`; OpenAI's weights were trained with QuickGELU, so a file of them needs `ViT-B-32-quickgelu`
     (the `openai` tag sets QuickGELU itself). Weights never download unless `HF_HUB_OFFLINE=0` is set
-    (see clip_model.py). `templates` are prompt templates with one `{}` for the object's words.
+    (see clip_model.py). `templates` are prompt templates with one `{}` for the object's words;
+    null (the default) means the variant's own: `DEFAULT_TEMPLATES` (8) for `ours`, CLIP's 80
+    ImageNet templates for `paper` (`paper_prompts.IMAGENET_TEMPLATES`). `center_only` (the
+    original's option) keeps of a detection mask only its pixel nearest the mask's centroid.
     """
 
     id: str
     model: str = "ViT-B-32"
     pretrained: str | None = "openai"
     threshold: float = 0.5
-    templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+    templates: list[str] | None = None
     init_seed: int = 0
+    center_only: bool = False
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
+        if self.templates is None:
+            from embodied.perception.localization.paper_prompts import IMAGENET_TEMPLATES
+
+            paper = getattr(self, "variant", "ours") == "paper"
+            self.templates = list(IMAGENET_TEMPLATES if paper else DEFAULT_TEMPLATES)
         check_templates(self.templates, self.template_problem)
         if self.pretrained == "":
             self.pretrained = None
@@ -175,4 +197,10 @@ class Localizer:
     def detect(self, obs: dict[str, Any], text: str) -> tuple[np.ndarray, np.ndarray]:
         """(relevance, mask): the mask is where relevance reaches `config.threshold`."""
         rel = self.relevance(obs, text)
-        return rel, rel >= float(self.config.threshold)
+        return self.finish(rel, rel >= float(self.config.threshold))
+
+    def finish(self, rel: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last step of every `detect`: `center_only` (when the config has it on)."""
+        if getattr(self.config, "center_only", False):
+            mask = find_centroid(mask)
+        return rel, mask

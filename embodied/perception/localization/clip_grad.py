@@ -45,6 +45,7 @@ import numpy as np
 
 from embodied.config import ConfigError
 from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
+from embodied.perception.localization.paper_prompts import paper_words
 
 if TYPE_CHECKING:
     import torch
@@ -201,7 +202,7 @@ class ClipGradLocalizer(Localizer):
 
     def prompts(self, text: str) -> list[str]:
         """The goal's prompt ensemble ("a photo of a alarm clock." ...)."""
-        words = category_words(text)
+        words = paper_words(text) if self.config.variant == "paper" else category_words(text)
         return [t.format(words) for t in self.config.templates]
 
     def attention_gradients(self, pixels: "torch.Tensor", text_embedding: "torch.Tensor",
@@ -244,9 +245,10 @@ class ClipGradLocalizer(Localizer):
     def detect(self, obs: dict[str, Any], text: str) -> tuple[np.ndarray, np.ndarray]:
         if self.config.variant == "paper":
             rel = self.relevance(obs, text)
-            return rel, rel > paper_threshold(self.config.model, float(self.config.threshold))
-        rel, mask = super().detect(obs, text)
+            return self.finish(rel, rel > paper_threshold(self.config.model, float(self.config.threshold)))
+        rel = self.relevance(obs, text)
+        mask = rel >= float(self.config.threshold)
         floor = self.config.min_similarity
         if floor is not None and self.last_similarity is not None and self.last_similarity < floor:
             mask = np.zeros_like(mask)
-        return rel, mask
+        return self.finish(rel, mask)

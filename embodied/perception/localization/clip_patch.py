@@ -34,6 +34,7 @@ import numpy as np
 
 from embodied.config import ConfigError
 from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
+from embodied.perception.localization.paper_prompts import paper_words
 
 __all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS"]
 
@@ -97,7 +98,7 @@ class ClipPatchLocalizer(Localizer):
 
     def prompts(self, text: str) -> list[str]:
         """The goal's prompt ensemble."""
-        words = category_words(text)
+        words = paper_words(text) if self.config.variant == "paper" else category_words(text)
         return [t.format(words) for t in self.config.templates]
 
     def tile_scores(self, rgb: np.ndarray, text: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
@@ -137,7 +138,7 @@ class ClipPatchLocalizer(Localizer):
         if self.config.variant != "paper":
             return super().detect(obs, text)
         rel = self.relevance(obs, text)
-        return rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold))
+        return self.finish(rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold)))
 
     def relevance(self, obs: dict[str, Any], text: str) -> np.ndarray:
         rgb = check_rgb(obs)

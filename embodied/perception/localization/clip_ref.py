@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from embodied.config import ConfigError
-from embodied.perception.localization.base import (DEFAULT_TEMPLATES, ClipConfig, Localizer, category_words,
+from embodied.perception.localization.base import (ClipConfig, Localizer, category_words,
                                                    check_rgb, check_templates, grid_edges)
+from embodied.perception.localization.paper_prompts import IMAGENET_TEMPLATES, paper_words
 
 __all__ = ["ClipRefConfig", "ClipRefLocalizer", "region_names", "DEFAULT_REF_TEMPLATES",
            "DEFAULT_NEGATIVE_TEMPLATES", "PAPER_REGIONS", "PAPER_THRESHOLDS"]
@@ -89,11 +90,13 @@ class ClipRefConfig(ClipConfig):
     threshold: float = 0.5
     #: "ours" (the settings above) or "paper" (the original clip_lang exactly; module docstring)
     variant: str = "ours"
-    #: the paper variant's one-slot templates ({} = "mug in the top left"); its code used CLIP's 80
-    #: ImageNet templates
-    paper_templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+    #: the paper variant's one-slot templates ({} = "mug in the top left"); null: as its code, CLIP's
+    #: 80 ImageNet templates
+    paper_templates: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.paper_templates is None:
+            self.paper_templates = list(IMAGENET_TEMPLATES)
         super().__post_init__()
         if self.variant not in ("ours", "paper"):
             raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
@@ -137,6 +140,7 @@ class ClipRefLocalizer(Localizer):
         """One prompt group per region (row-major), then the negative group when enabled."""
         words = category_words(text)
         if self.config.variant == "paper":
+            words = paper_words(text)
             return [[t.format(f"{words} in the {r}") for t in self.config.paper_templates]
                     for r in PAPER_REGIONS]
         groups = [[t.format(object=words, region=r) for t in self.config.templates] for r in self.regions]
@@ -184,4 +188,4 @@ class ClipRefLocalizer(Localizer):
         if self.config.variant != "paper":
             return super().detect(obs, text)
         rel = self.relevance(obs, text)
-        return rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold))
+        return self.finish(rel, rel > PAPER_THRESHOLDS.get(self.config.model, float(self.config.threshold)))
