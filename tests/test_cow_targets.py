@@ -92,3 +92,53 @@ def test_stop_only_with_enough_pixels_in_view(agent: CowAgent) -> None:
     seen = agent._localize(wall_obs(0.6), pose)
     assert seen >= agent.config.min_target_pixels
     assert agent._exploit(pose, seen) == Action.STOP
+
+
+def floor_depth() -> np.ndarray:
+    """Depth of a camera at 0.88 m looking level over an empty floor (rows below the horizon hit
+    the floor at z = 0; rows above see a wall 8 m away)."""
+    v = np.arange(H, dtype=np.float64)[:, None] - CAMERA["cy"]
+    with np.errstate(divide="ignore"):
+        d = np.where(v > 0.5, CAMERA["height_m"] * CAMERA["fy"] / v, 8.0)
+    return np.repeat(np.minimum(d, 8.0), W, axis=1)[..., None].astype(np.float32)
+
+
+def test_detections_on_the_floor_are_not_targets(agent: CowAgent) -> None:
+    pose = np.zeros(4)
+    obs = wall_obs(1.0)
+    obs["depth"] = floor_depth()
+
+    class FloorBlock(BlockLocalizer):
+        def detect(self, obs: dict, goal: str):
+            mask = np.zeros((H, W), bool)
+            mask[48:64, 24:40] = True                  # rows well below the horizon: floor only
+            return mask.astype(np.float32), mask
+
+    agent.localizer = FloorBlock()
+    assert agent._localize(obs, pose) > 0              # pixels were detected ...
+    assert not (agent.score > 0).any() and agent._target(pose) is None   # ... but they are floor
+
+
+def test_confirm_frames_needs_that_many_detecting_frames() -> None:
+    a = CowAgent(CowConfig(spin=False, confirm_frames=2))
+    a.reset({"goal": "Mug", "camera": CAMERA})
+    a.localizer = BlockLocalizer()
+    pose = np.zeros(4)
+    a._localize(wall_obs(2.0), pose)
+    assert a._target(pose) is None                     # one frame is not enough
+    a._localize(wall_obs(2.0), pose)
+    target = a._target(pose)
+    assert target is not None and abs(target[0] - 2.0) < 0.2
+    with pytest.raises(Exception, match="confirm_frames"):
+        CowConfig(confirm_frames=0)
+
+
+def test_stop_needs_the_detection_at_the_target(agent: CowAgent) -> None:
+    pose = np.zeros(4)
+    agent._localize(wall_obs(0.6), pose)               # target 0.6 m ahead (+x)
+    turned = np.array([0.0, 0.0, math.pi / 2, 0.0])    # now facing +y: a detection 3 m off to the side
+    seen = agent._localize(wall_obs(3.0, turned), turned)
+    assert seen >= agent.config.min_target_pixels
+    target = agent._target(turned)
+    assert target is not None and abs(target[0] - 0.6) < 0.2
+    assert agent._exploit(turned, seen) != Action.STOP   # seen, but not where the target is

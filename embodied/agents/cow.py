@@ -8,13 +8,17 @@ The method, as the paper describes it, top to bottom:
    MoveAhead that did not move the robot marks the cell ahead as an obstacle its camera missed.
 2. **Localize.** A localizer (`agent.localizer.id`: the ground-truth upper bound, CLIP gradient
    relevance, CLIP patches, CLIP referring expressions, OWL-ViT) turns (rgb, goal text) into a
-   relevance map and a detection mask. Detected pixels are lifted through depth onto the map;
-   each cell keeps its best score.
+   relevance map and a detection mask. Detected pixels are lifted through depth onto the map
+   (pixels at floor height are the floor, not the goal, and are left out); each cell keeps its
+   best score and counts the frames that detected it; a cell becomes a target once
+   `confirm_frames` frames did (1: at once, as the paper; more filters a weak localizer's
+   one-frame false positives).
 3. **Explore.** Until a target cell exists: an initial 360° spin, then classical frontier
    exploration — go to the nearest frontier (geodesic distance on the map), re-planned every step
    as the map grows; frontiers that cannot be reached are blacklisted.
 4. **Exploit.** Once a target cell exists, plan to within `stop_distance` of it, turn to face it,
-   and call Stop when the goal is detected in view. A target that is not detected when the robot
+   and call Stop when the goal is detected in view *at the target* (detected points within
+   `drop_radius` of it, not anywhere in the frame). A target that is not detected when the robot
    stands in front of it was a false positive: it is dropped and exploration resumes.
 
 The agent sees only rgb, depth, pose and the goal text (plus `instance`/`semantic` for the
@@ -56,6 +60,7 @@ class CowConfig(AgentConfig):
     far_target_depth: float = 10.0
     drop_radius: float = 0.5
     pose_source: str = "env"
+    confirm_frames: int = 1
 
     def __post_init__(self) -> None:
         if self.frontier_strategy not in ("nearest", "euclidean", "largest"):
@@ -73,6 +78,8 @@ class CowConfig(AgentConfig):
             raise ConfigError(f"got target_max_depth {self.target_max_depth}, far_target_depth "
                               f"{self.far_target_depth}, expected 0 < target_max_depth <= far_target_depth (m)",
                               key="target_max_depth")
+        if self.confirm_frames < 1:
+            raise ConfigError(f"got {self.confirm_frames}, expected an integer >= 1 (frames)", key="confirm_frames")
         if self.drop_radius < 0.0:
             raise ConfigError(f"got {self.drop_radius}, expected >= 0 (m)", key="drop_radius")
 
@@ -97,6 +104,7 @@ class CowAgent(Agent[Action]):
         self.far_score = np.zeros(self.map.shape, np.float32)  # the same, seen from afar
         self.height = np.zeros(self.map.shape, np.float32)     # height of that best point
         self.suppressed = np.zeros(self.map.shape, bool)       # dropped false positives
+        self.hits = np.zeros(self.map.shape, np.int32)         # frames that detected the goal there
         self.blacklist = Blacklist()
         self.localizer.reset(info)
         self.spin_left = int(round(2 * math.pi / math.radians(30))) if self.config.spin else 0
@@ -111,6 +119,7 @@ class CowAgent(Agent[Action]):
         self.rgb: np.ndarray | None = None
         self.pose = np.zeros(4)
         self.target: np.ndarray | None = None
+        self.frame_points = np.zeros((0, 3))  # this frame's detected points (world), for the stop check
 
     def _pose(self, obs: dict[str, Any]) -> np.ndarray:
         if self.dead_reckoning is None:
@@ -137,22 +146,30 @@ class CowAgent(Agent[Action]):
         """Detect the goal, lift detected pixels onto the map; returns how many pixels it covers."""
         self.rgb = obs["rgb"]
         self.relevance, mask = self.localizer.detect(obs, self.goal)
+        self.frame_points = np.zeros((0, 3))
         n_pixels = int(np.count_nonzero(mask))
         if n_pixels == 0:
             return 0
         points, rc = depth_to_points(obs["depth"], self.intrinsics, pose, stride=1,
                                      max_depth=self.config.far_target_depth)
-        keep = mask[rc[:, 0], rc[:, 1]]
+        # Detected pixels at floor height are the floor, not the goal: a coarse mask (a tile, a
+        # blob) that spills onto the floor in front of the robot would otherwise put a target
+        # at its feet.
+        keep = mask[rc[:, 0], rc[:, 1]] & (points[:, 2] > self.map.config.floor_tolerance)
         points, rc = points[keep], rc[keep]
         scores = self.relevance[rc[:, 0], rc[:, 1]].astype(np.float32)
         ij = self.map.world_to_cell(points[:, :2])
         ok = self.map.in_bounds(ij)
         ij, scores, points = ij[ok], scores[ok], points[ok]
+        self.frame_points = points
         ok = ~self.suppressed[ij[:, 0], ij[:, 1]]
         ij, scores, points = ij[ok], scores[ok], points[ok]
         # Near detections become targets at once; far ones (less reliable, often a glimpse
         # through a doorway) are kept aside and used only when exploration runs out.
         near = np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) <= self.config.target_max_depth
+        if len(ij):
+            cells = np.unique(ij[:, 0] * self.map.shape[1] + ij[:, 1])
+            self.hits.flat[cells] += 1
         self._splat(self.score, ij[near], scores[near], points[near, 2])
         self._splat(self.far_score, ij[~near], scores[~near], points[~near, 2])
         return n_pixels
@@ -167,12 +184,21 @@ class CowAgent(Agent[Action]):
 
     def _target(self, pose: np.ndarray) -> np.ndarray | None:
         """The nearest map cell whose score passes the localizer's threshold, as (x, y, z)."""
-        cells = np.argwhere(self.score >= max(self.config.localizer.threshold, 1e-6))
+        cells = np.argwhere((self.score >= max(self.config.localizer.threshold, 1e-6))
+                            & (self.hits >= self.config.confirm_frames))
         if len(cells) == 0:
             return None
         xy = self.map.cell_to_world(cells)
         k = int(np.argmin(np.hypot(xy[:, 0] - pose[0], xy[:, 1] - pose[1])))
         return np.array([xy[k, 0], xy[k, 1], self.height[cells[k, 0], cells[k, 1]]])
+
+    def _seen_at(self, target: np.ndarray) -> int:
+        """How many of this frame's detected points lie within `drop_radius` (2-D) of the target:
+        Stop needs the goal in view *there*, not a detection anywhere in the frame."""
+        if not len(self.frame_points):
+            return 0
+        d = np.hypot(self.frame_points[:, 0] - target[0], self.frame_points[:, 1] - target[1])
+        return int(np.count_nonzero(d <= max(self.config.drop_radius, self.map.resolution)))
 
     def _drop_target(self, target: np.ndarray) -> None:
         """A false positive (or unreachable): forget it and ignore detections there from now on."""
@@ -190,6 +216,7 @@ class CowAgent(Agent[Action]):
         if target is None:
             return None
         distance = float(np.hypot(target[0] - pose[0], target[1] - pose[1]))
+        seen_pixels = self._seen_at(target) if seen_pixels else 0
         if distance <= self.config.stop_distance:
             if seen_pixels >= self.config.min_target_pixels:
                 return Action.STOP

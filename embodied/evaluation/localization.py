@@ -6,9 +6,11 @@ with ground-truth instance/semantic masks, and is scored on three questions:
 
 1. **detection** (per frame, at the localizer's own threshold): a frame is a predicted positive when
    `detect`'s mask has >= `min_pixels` pixels, an actual positive when the goal mask has >=
-   `min_pixels` pixels; precision = TP / predicted positives, recall = TP / actual positives (NaN
-   when the denominator is 0). Frames without the goal in view are kept on purpose: they are where
-   false positives come from;
+   `min_pixels` pixels; precision = TP / predicted positives, recall = TP / actual positives, and
+   the false-positive rate FPR = FP / frames without the goal (NaN when a denominator is 0).
+   Frames without the goal in view are kept on purpose: they are where false positives come
+   from, and an agent sees many more of them than of the goal -- at ~80 frames an episode, a
+   FPR of a few percent already sends CoW to a wrong object once per episode;
 2. **pixel AUROC** of the relevance map against the goal mask, averaged over frames where the goal
    is visible (rank-based, ties averaged: `auroc`);
 3. **category top-1** on object crops (CLIP localizers only, NaN otherwise): for each visible object
@@ -271,6 +273,7 @@ def evaluate_localizer(localizer: Any, frames: list[Frame], min_pixels: int) -> 
     return {
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
+        "fpr": _ratio(fp, fp + tn),
         "auroc": float(np.mean(aurocs)) if aurocs else float("nan"),
         "category_top1": top1,
         "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "auroc_frames": len(aurocs), "crops": crops},
@@ -280,6 +283,31 @@ def evaluate_localizer(localizer: Any, frames: list[Frame], min_pixels: int) -> 
 def _label(config: Any) -> str:
     variant = getattr(config, "variant", None)
     return f"{config.id} ({variant})" if variant else str(config.id)
+
+
+#: settings left out of the table's "settings" column (shown elsewhere, or lists too long to read)
+_UNSHOWN = {"id", "variant", "model", "pretrained", "templates", "paper_templates", "negative_templates",
+            "vocabulary", "init_seed"}
+
+
+def settings(config: Any) -> str:
+    """The scalar settings of a localizer config that differ from its class's defaults
+    ("score=vocabulary grid=4"), so two rows of one localizer and variant can be told apart."""
+    try:
+        default = to_dict(type(config)(id=config.id))
+    except Exception:  # noqa: BLE001 - a config class with required fields: show nothing
+        return ""
+    mine = to_dict(config)
+    return " ".join(f"{k}={v}" for k, v in mine.items()
+                    if k not in _UNSHOWN and not isinstance(v, (list, dict)) and default.get(k) != v)
+
+
+def model_label(config: Any) -> str:
+    """"embodied-vit-s", or "tiny-vit (random)" for a CLIP config without weights; "" otherwise."""
+    model = getattr(config, "model", None)
+    if model is None:
+        return ""
+    return f"{model} (random)" if getattr(config, "pretrained", "x") is None else str(model)
 
 
 def _json_safe(value: Any) -> Any:
@@ -292,7 +320,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-METRICS = {"precision": "precision", "recall": "recall", "auroc": "pixel AUROC",
+METRICS = {"precision": "precision", "recall": "recall", "fpr": "FPR", "auroc": "pixel AUROC",
            "category_top1": "category top-1"}
 
 
@@ -305,12 +333,15 @@ def print_table(report: Mapping[str, Any], console: Any = None) -> None:
     table = Table(title=report["title"], title_justify="left")
     table.add_column("localizer", style="bold")
     table.add_column("variant")
+    table.add_column("model")
+    table.add_column("settings")
     for header in METRICS.values():
         table.add_column(header, justify="right")
     for row in report["localizers"]:
         cells = [("n/a" if v is None or not math.isfinite(v) else f"{v:.3f}")
                  for v in (row["metrics"][k] for k in METRICS)]
-        table.add_row(row["id"], row.get("variant") or "", *cells)
+        table.add_row(row["id"], row.get("variant") or "", row.get("model") or "", row.get("settings") or "",
+                      *cells)
     console.print(table)
 
 
@@ -326,7 +357,7 @@ def eval_job(cfg: LocalizationEvalConfig, log: Log = print, console: Any = None)
         log(f"scoring {_label(config)}")
         localizer = make_localizer(config, device=cfg.device)
         rows.append({"id": config.id, "variant": getattr(config, "variant", None),
-                     "config": to_dict(config),
+                     "model": model_label(config), "settings": settings(config), "config": to_dict(config),
                      "metrics": evaluate_localizer(localizer, frames, cfg.min_pixels)})
     report = {
         "title": f"{cfg.name}: {len(frames)} frames, {visible} with the goal visible",

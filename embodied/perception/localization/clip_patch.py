@@ -12,6 +12,13 @@ Scores (`score`):
   better than the rest, flat when none (or all) do.
 - `similarity`: the tile's cosine similarity mapped to [0, 1] as (cos + 1) / 2, comparable across
   frames (the softmax is relative to the frame's other tiles).
+- `vocabulary`: the probability that the tile shows the goal rather than any other entry of
+  `vocabulary` -- CLIP's zero-shot classification of each tile (softmax over the classes of
+  logit_scale x cosine; the goal joins the list if it is not in it). Comparable across frames, and
+  a frame with no goal in it has no tile that the goal wins: the score for frame-level decisions
+  (stop or not) with a weak or in-domain model. The default list is the ObjectNav goal categories
+  plus common furniture and room surfaces (`DEFAULT_VOCABULARY`); on a robot, list what the
+  scene may hold.
 
 `overlap` in [0, 1) lets neighbouring tiles share that fraction of a tile (k tiles per axis still
 span the frame, each larger); a pixel's relevance is then the mean over the tiles covering it, so
@@ -27,7 +34,7 @@ logit scale), and the mask is probability > threshold (strict) with its threshol
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -36,7 +43,15 @@ from embodied.config import ConfigError
 from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
 from embodied.perception.localization.paper_prompts import paper_words
 
-__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS"]
+__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS", "DEFAULT_VOCABULARY"]
+
+#: what else a tile may show, for `score: vocabulary`: the 12 RoboTHOR/ObjectNav goal categories,
+#: furniture they stand on, and room surfaces
+DEFAULT_VOCABULARY: tuple[str, ...] = (
+    "AlarmClock", "Apple", "BaseballBat", "BasketBall", "Bowl", "GarbageCan", "HousePlant", "Laptop",
+    "Mug", "SprayBottle", "Television", "Vase",
+    "table", "chair", "sofa", "bed", "shelf", "counter", "desk", "wall", "floor",
+)
 
 #: the original CoW's clip_patch thresholds (hparams/robo.json: patch-b32-openai, patch-b16-openai)
 PAPER_THRESHOLDS = {"ViT-B-32": 0.875, "ViT-B-32-quickgelu": 0.875, "ViT-B-16": 0.75,
@@ -50,7 +65,8 @@ class ClipPatchConfig(ClipConfig):
     id: str = "clip_patch"
     grid: int = 3
     overlap: float = 0.0
-    score: Literal["softmax", "similarity"] = "softmax"
+    score: Literal["softmax", "similarity", "vocabulary"] = "softmax"
+    vocabulary: list[str] = field(default_factory=lambda: list(DEFAULT_VOCABULARY))
     threshold: float = 0.5
     #: "ours" (the settings above) or "paper" (the original CoW code exactly; module docstring)
     variant: str = "ours"
@@ -60,6 +76,9 @@ class ClipPatchConfig(ClipConfig):
         if self.variant not in ("ours", "paper"):
             raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
                               key="variant")
+        if self.score == "vocabulary" and not [v for v in self.vocabulary if str(v).strip()]:
+            raise ConfigError("expected at least one class name (the goal's alternatives) for score: "
+                              "vocabulary", key="vocabulary")
         if self.grid < 1:
             raise ConfigError(f"expected an integer >= 1 (tiles per side), got {self.grid}", key="grid")
         if not 0.0 <= self.overlap < 1.0:
@@ -95,11 +114,28 @@ class ClipPatchLocalizer(Localizer):
         super().__init__(config, device)
         self.clip = load_clip(config.model, config.pretrained, device, config.init_seed)
         self.last_scores: np.ndarray | None = None  # per tile, row-major (for inspection and plots)
+        self._alternatives: dict[tuple[str], tuple[Any]] = {}
 
     def prompts(self, text: str) -> list[str]:
         """The goal's prompt ensemble."""
         words = paper_words(text) if self.config.variant == "paper" else category_words(text)
         return [t.format(words) for t in self.config.templates]
+
+    def alternatives(self, text: str) -> "torch.Tensor | None":
+        """(C, D) prompt-ensemble embeddings of the vocabulary entries that are not the goal (cached);
+        None when nothing is left."""
+        import torch
+
+        goal = category_words(text).lower()
+        key = (goal,)
+        cached = self._alternatives.get(key)
+        if cached is None:
+            names = [category_words(v) for v in self.config.vocabulary if str(v).strip()]
+            names = list(dict.fromkeys(n for n in names if n.lower() != goal))
+            cached = (torch.stack([self.clip.text_embedding([t.format(n) for t in self.config.templates])
+                                   for n in names]) if names else None, )
+            self._alternatives[key] = cached
+        return cached[0]
 
     def tile_scores(self, rgb: np.ndarray, text: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
         """(tile boxes, score in [0, 1] per tile)."""
@@ -112,6 +148,13 @@ class ClipPatchLocalizer(Localizer):
         cosine = images @ text_embedding
         if self.config.score == "softmax":
             scores = torch.softmax(self.clip.logit_scale * cosine, dim=0)
+        elif self.config.score == "vocabulary":
+            others = self.alternatives(text)
+            if others is None:
+                scores = torch.ones_like(cosine)
+            else:
+                logits = self.clip.logit_scale * torch.cat([cosine[:, None], images @ others.t()], dim=1)
+                scores = torch.softmax(logits, dim=1)[:, 0]
         else:
             scores = (cosine + 1.0) / 2.0
         return boxes, scores.clamp(0.0, 1.0).cpu().numpy().astype(np.float64)
