@@ -2,6 +2,8 @@
 every CLIP localizer drives a full episode with a tiny random-weight model."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import importlib.util
 
 import numpy as np
@@ -86,8 +88,11 @@ def test_cow_config_from_yaml_dispatches_the_localizer(tmp_path) -> None:
     assert isinstance(cfg.agent.localizer, ClipPatchConfig)
     assert cfg.agent.localizer.model == "tiny-vit" and cfg.agent.map.resolution == 0.1
     assert registry.agent_needs_privileged(cfg.agent) is False
-    gt = load_config("experiments/cow_pybullet.yaml", [])
+    gt = load_config("experiments/cow_pybullet_gt.yaml", [])
     assert registry.agent_needs_privileged(gt.agent) is True
+    main_job = load_config("experiments/cow_pybullet.yaml", [])   # the shipped CLIP: not privileged
+    assert registry.agent_needs_privileged(main_job.agent) is False
+    assert main_job.agent.localizer.id == "clip_grad" and Path(main_job.agent.localizer.pretrained).is_file()
     with pytest.raises(ConfigError, match="frontier_strategy"):
         load_config("experiments/cow_pybullet.yaml", ["agent.frontier_strategy=closest"])
 

@@ -236,6 +236,37 @@ def test_clip_patch_relevance_is_constant_per_tile(localizers, frame) -> None:
     assert len(overlapping.last_scores) == 9
 
 
+def test_clip_patch_vocabulary_score_is_the_goals_class_probability(frame) -> None:
+    """Each tile's score, recomputed by hand: softmax over (goal, other vocabulary entries) of
+    logit_scale x cosine of the tile with each class's prompt ensemble; the goal itself and
+    duplicates are not counted twice."""
+    vocab = ["Mug", "table", "Television", "wall", "table"]
+    localizer = loc.ClipPatchLocalizer(loc.ClipPatchConfig(**TINY, grid=2, score="vocabulary",
+                                                           vocabulary=vocab))
+    boxes, scores = localizer.tile_scores(frame, "Television")
+    clip = localizer.clip
+    templates = localizer.config.templates
+
+    def class_embedding(words: str) -> np.ndarray:
+        e = clip.encode_text([t.format(words) for t in templates]).numpy()
+        e = e / np.linalg.norm(e, axis=1, keepdims=True)
+        m = e.mean(0)
+        return m / np.linalg.norm(m)
+
+    classes = np.stack([class_embedding(w) for w in ("television", "mug", "table", "wall")])
+    images = clip.encode_image(clip.pixels(frame, boxes)).numpy()
+    logits = clip.logit_scale * images @ classes.T
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    np.testing.assert_allclose(scores, probs[:, 0], atol=1e-5)
+    # a vocabulary of only the goal leaves nothing to compete with: every tile scores 1
+    alone = loc.ClipPatchLocalizer(loc.ClipPatchConfig(**TINY, grid=2, score="vocabulary",
+                                                       vocabulary=["Television"]))
+    assert np.allclose(alone.tile_scores(frame, "Television")[1], 1.0)
+    with pytest.raises(ConfigError, match="vocabulary"):
+        loc.ClipPatchConfig(**TINY, score="vocabulary", vocabulary=[" "])
+
+
 # ------------------------------------------------------------------------------ clip_ref
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_clip_ref_prompts_cover_the_grid(k: int) -> None:

@@ -58,7 +58,14 @@ def test_cli_end_to_end(tmp_path, capsys) -> None:
     assert gt["metrics"]["category_top1"] is None  # NaN: not a CLIP localizer
     counts = gt["metrics"]["counts"]
     assert counts["tp"] == report["frames"]["goal_visible"] and counts["fp"] == 0
-    for key in ("precision", "recall", "auroc", "category_top1"):
+    negatives = report["frames"]["total"] - report["frames"]["goal_visible"]
+    assert gt["metrics"]["fpr"] == (0.0 if negatives else None)
+    c = clip["metrics"]["counts"]
+    if c["fp"] + c["tn"]:                       # FPR by hand from the counts
+        assert clip["metrics"]["fpr"] == c["fp"] / (c["fp"] + c["tn"])
+    assert c["tn"] + c["fp"] == negatives and c["tp"] + c["fn"] == report["frames"]["goal_visible"]
+    assert clip["model"] == "tiny-vit (random)" and gt["model"] == "" and clip["settings"] == ""
+    for key in ("precision", "recall", "fpr", "auroc", "category_top1"):
         value = clip["metrics"][key]
         assert value is None or 0.0 <= value <= 1.0, (key, value)
     assert clip["metrics"]["counts"]["crops"] >= 1

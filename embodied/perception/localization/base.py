@@ -161,7 +161,11 @@ class ClipConfig(LocalizerConfig):
             self.pretrained = None
         if self.pretrained is not None and looks_like_path(self.pretrained):
             path = Path(self.pretrained).expanduser()
-            if not path.is_file():
+            shipped = Path(__file__).resolve().parents[3] / self.pretrained
+            if not path.is_file() and self.pretrained.startswith("embodied/models/") and shipped.is_file():
+                # a checkpoint shipped in the package, named as in the repo, from any working dir
+                self.pretrained = str(shipped)
+            elif not path.is_file():
                 raise ConfigError(
                     f"checkpoint file {self.pretrained!r} does not exist; give an existing open_clip "
                     f"checkpoint for model {self.model!r}, an open_clip tag such as 'openai' (cached "

@@ -38,14 +38,16 @@ from __future__ import annotations
 import contextlib
 import math
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from embodied.config import ConfigError
-from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
+from embodied.perception.localization.base import (ClipConfig, Localizer, category_words, check_rgb,
+                                                   check_threshold)
 from embodied.perception.localization.paper_prompts import paper_words
+from embodied.perception.localization.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 if TYPE_CHECKING:
     import torch
@@ -72,6 +74,13 @@ class ClipGradConfig(ClipConfig):
     `start_layer`: first block entering the relevance (0 = all, negative counts from the end:
     -1 = the last block only, the setting of Chefer's CLIP notebook). `min_similarity`: cosine
     image–text similarity below which `detect` reports nothing (null: off).
+
+    `verify` (variant ours): each connected blob of the mask (the `max_candidates` with the highest
+    relevance peaks) is cropped -- a square `verify_context` times the blob's larger side, as an
+    object-centred photo -- and classified zero-shot against `vocabulary`
+    (`vocabulary.Vocabulary`); only blobs whose goal probability reaches `verify_threshold` stay
+    in the mask. Relevance proposes *where*, classification decides *whether*: a two-stage
+    detector from one CLIP model.
     """
 
     id: str = "clip_grad"
@@ -80,12 +89,25 @@ class ClipGradConfig(ClipConfig):
     min_similarity: float | None = None
     #: "ours" (the settings above) or "paper" (the original CoW code exactly; module docstring)
     variant: str = "ours"
+    verify: bool = False
+    vocabulary: list[str] = field(default_factory=lambda: list(DEFAULT_VOCABULARY))
+    verify_threshold: float = 0.5
+    verify_context: float = 3.0
+    max_candidates: int = 3
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.variant not in ("ours", "paper"):
             raise ConfigError(f"got {self.variant!r}, expected ours or paper (the original CoW code)",
                               key="variant")
+        check_threshold(self.verify_threshold, "verify_threshold")
+        if not self.verify_context >= 1.0:
+            raise ConfigError(f"got {self.verify_context}, expected >= 1 (crop side / blob side)",
+                              key="verify_context")
+        if self.max_candidates < 1:
+            raise ConfigError(f"got {self.max_candidates}, expected an integer >= 1", key="max_candidates")
+        if self.verify and not [v for v in self.vocabulary if str(v).strip()]:
+            raise ConfigError("expected at least one class name for verify", key="vocabulary")
         if self.min_similarity is not None and not -1.0 <= self.min_similarity <= 1.0:
             raise ConfigError(f"expected a cosine similarity in [-1, 1] or null, got {self.min_similarity}",
                               key="min_similarity")
@@ -178,6 +200,21 @@ def gradient_rollout(attentions: list["torch.Tensor"], gradients: list["torch.Te
     return relevance[:, 0, 1:]
 
 
+def crop_box(span: tuple[slice, slice], shape: tuple[int, int], context: float,
+             min_side: int = 16) -> tuple[int, int, int, int]:
+    """A square (y0, y1, x0, x1) around a blob's bounding slices: `context` times its larger side
+    (at least `min_side` px, at most the frame's smaller side), centred on it and shifted to lie
+    inside the frame."""
+    h, w = shape
+    ys, xs = span
+    side = int(round(max(ys.stop - ys.start, xs.stop - xs.start) * context))
+    side = max(min(side, h, w), min(min_side, h, w))
+    cy, cx = (ys.start + ys.stop) / 2.0, (xs.start + xs.stop) / 2.0
+    y0 = int(round(min(max(cy - side / 2.0, 0), h - side)))
+    x0 = int(round(min(max(cx - side / 2.0, 0), w - side)))
+    return y0, y0 + side, x0, x0 + side
+
+
 def normalize_map(values: "torch.Tensor") -> "torch.Tensor":
     """Min-max to [0, 1]; a constant map (no evidence anywhere) becomes all zeros, not NaN."""
     lo, hi = values.min(), values.max()
@@ -199,6 +236,9 @@ class ClipGradLocalizer(Localizer):
         self.clip = load_clip(config.model, config.pretrained, device, config.init_seed)
         _check_supported(self.clip.model.visual)
         self.last_similarity: float | None = None
+        self.vocabulary = Vocabulary(self.clip, config.vocabulary, config.templates)
+        #: the last verified blobs: ((y0, y1, x0, x1) crop, goal probability, kept)
+        self.last_candidates: list[tuple[tuple[int, int, int, int], float, bool]] = []
 
     def prompts(self, text: str) -> list[str]:
         """The goal's prompt ensemble ("a photo of a alarm clock." ...)."""
@@ -251,4 +291,27 @@ class ClipGradLocalizer(Localizer):
         floor = self.config.min_similarity
         if floor is not None and self.last_similarity is not None and self.last_similarity < floor:
             mask = np.zeros_like(mask)
+        self.last_candidates = []
+        if self.config.verify and mask.any():
+            mask = self.verified(check_rgb(obs), text, rel, mask)
         return self.finish(rel, mask)
+
+    def verified(self, rgb: np.ndarray, text: str, rel: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The blobs of `mask` whose object-centred crop CLIP classifies as the goal (see `verify`)."""
+        from scipy import ndimage
+
+        labels, n = ndimage.label(mask)
+        if n == 0:
+            return mask
+        peaks = np.asarray(ndimage.maximum(rel, labels, index=np.arange(1, n + 1)), dtype=np.float64)
+        order = np.argsort(-peaks, kind="stable")[: self.config.max_candidates]
+        spans = ndimage.find_objects(labels)
+        boxes = [crop_box(spans[k], rgb.shape[:2], self.config.verify_context) for k in order]
+        images = self.clip.encode_image(self.clip.pixels(rgb, boxes))
+        probs = self.vocabulary.goal_probability(images, self.clip.text_embedding(self.prompts(text)), text)
+        keep = np.zeros(n + 1, bool)
+        for k, box, p in zip(order, boxes, probs.tolist()):
+            ok = p >= float(self.config.verify_threshold)
+            keep[k + 1] = ok
+            self.last_candidates.append((box, float(p), bool(ok)))
+        return keep[labels]

@@ -42,16 +42,10 @@ import numpy as np
 from embodied.config import ConfigError
 from embodied.perception.localization.base import ClipConfig, Localizer, category_words, check_rgb
 from embodied.perception.localization.paper_prompts import paper_words
+from embodied.perception.localization.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS", "DEFAULT_VOCABULARY"]
+__all__ = ["ClipPatchConfig", "ClipPatchLocalizer", "tile_boxes", "PAPER_THRESHOLDS"]
 
-#: what else a tile may show, for `score: vocabulary`: the 12 RoboTHOR/ObjectNav goal categories,
-#: furniture they stand on, and room surfaces
-DEFAULT_VOCABULARY: tuple[str, ...] = (
-    "AlarmClock", "Apple", "BaseballBat", "BasketBall", "Bowl", "GarbageCan", "HousePlant", "Laptop",
-    "Mug", "SprayBottle", "Television", "Vase",
-    "table", "chair", "sofa", "bed", "shelf", "counter", "desk", "wall", "floor",
-)
 
 #: the original CoW's clip_patch thresholds (hparams/robo.json: patch-b32-openai, patch-b16-openai)
 PAPER_THRESHOLDS = {"ViT-B-32": 0.875, "ViT-B-32-quickgelu": 0.875, "ViT-B-16": 0.75,
@@ -114,28 +108,12 @@ class ClipPatchLocalizer(Localizer):
         super().__init__(config, device)
         self.clip = load_clip(config.model, config.pretrained, device, config.init_seed)
         self.last_scores: np.ndarray | None = None  # per tile, row-major (for inspection and plots)
-        self._alternatives: dict[tuple[str], tuple[Any]] = {}
+        self.vocabulary = Vocabulary(self.clip, config.vocabulary, config.templates)
 
     def prompts(self, text: str) -> list[str]:
         """The goal's prompt ensemble."""
         words = paper_words(text) if self.config.variant == "paper" else category_words(text)
         return [t.format(words) for t in self.config.templates]
-
-    def alternatives(self, text: str) -> "torch.Tensor | None":
-        """(C, D) prompt-ensemble embeddings of the vocabulary entries that are not the goal (cached);
-        None when nothing is left."""
-        import torch
-
-        goal = category_words(text).lower()
-        key = (goal,)
-        cached = self._alternatives.get(key)
-        if cached is None:
-            names = [category_words(v) for v in self.config.vocabulary if str(v).strip()]
-            names = list(dict.fromkeys(n for n in names if n.lower() != goal))
-            cached = (torch.stack([self.clip.text_embedding([t.format(n) for t in self.config.templates])
-                                   for n in names]) if names else None, )
-            self._alternatives[key] = cached
-        return cached[0]
 
     def tile_scores(self, rgb: np.ndarray, text: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
         """(tile boxes, score in [0, 1] per tile)."""
@@ -149,12 +127,7 @@ class ClipPatchLocalizer(Localizer):
         if self.config.score == "softmax":
             scores = torch.softmax(self.clip.logit_scale * cosine, dim=0)
         elif self.config.score == "vocabulary":
-            others = self.alternatives(text)
-            if others is None:
-                scores = torch.ones_like(cosine)
-            else:
-                logits = self.clip.logit_scale * torch.cat([cosine[:, None], images @ others.t()], dim=1)
-                scores = torch.softmax(logits, dim=1)[:, 0]
+            scores = self.vocabulary.goal_probability(images, text_embedding, text)
         else:
             scores = (cosine + 1.0) / 2.0
         return boxes, scores.clamp(0.0, 1.0).cpu().numpy().astype(np.float64)
