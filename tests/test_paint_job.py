@@ -126,3 +126,20 @@ def test_bad_config_names_the_key(tmp_path, override, key):
     with pytest.raises(ConfigError) as err:
         load_job_config(cfg, [override])
     assert key in str(err.value)
+
+
+def test_classifier_finetune_trains_only_the_image_encoder(job):
+    """PAINT's fine-tune (finetune_mode: classifier, the default): the text tower and logit_scale
+    are the base's, bit for bit; the image encoder moved."""
+    import torch
+
+    from embodied.perception.patching import load_state_dict
+
+    root, _, _ = job
+    base = load_state_dict(root / "out" / "base.pt")
+    tuned = load_state_dict(root / "out" / "finetuned.pt")
+    visual = [k for k in base if k.startswith("visual.")]
+    text = [k for k in base if not k.startswith("visual.")]
+    assert visual and text and "logit_scale" in text and "token_embedding.weight" in text
+    assert all(torch.equal(base[k], tuned[k]) for k in text)
+    assert any(not torch.equal(base[k], tuned[k]) for k in visual)

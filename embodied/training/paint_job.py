@@ -19,7 +19,11 @@ Steps:
    here (``base``) on the train pairs that never name a patch category: their crops and every
    frame caption naming one (any synonym, whole words) are left out, so the base model has never
    read those words;
-2. **fine-tune** (``finetune``) the base on the patching task's train crops alone;
+2. **fine-tune** (``finetune``) the base on the patching task's train crops alone. As PAINT
+   does, only the image encoder trains, as a classifier whose head is the base model's zero-shot
+   text embeddings of the patch categories (frozen, as the whole text tower): cross-entropy of
+   logit_scale x cosine (``finetune_mode: classifier``). ``contrastive`` fine-tunes both towers
+   with the CLIP loss instead (more forgetting: the supported classes' text embeddings move too);
 3. **PAINT**: θ(α) = (1−α)·θ_base + α·θ_fine-tuned over ``alphas``; α chosen on the *selection*
    pairs (``val_render``): by default the best patching accuracy whose supported accuracy is at
    most ``max_supported_drop`` below the base's (``null``: PAINT's average of both);
@@ -105,6 +109,7 @@ class PaintJobConfig:
     base_checkpoint: str | None = None
     base: TrainSpec = field(default_factory=lambda: TrainSpec(steps=800, lr=5e-4, warmup_steps=50))
     finetune: TrainSpec = field(default_factory=TrainSpec)
+    finetune_mode: str = "classifier"
     soup_lrs: list[float] = field(default_factory=lambda: [5e-5, 2e-4])
     soup_seeds: list[int] = field(default_factory=lambda: [1, 2])
     alphas: list[float] = field(default_factory=lambda: [round(i / 10, 1) for i in range(11)])
@@ -123,6 +128,9 @@ class PaintJobConfig:
             raise ConfigError("expected a non-empty list of distinct goal categories", key="patch_categories")
         if len(GOAL_CATEGORIES) - len(self.patch_categories) < 2:
             raise ConfigError("leave at least 2 goal categories supported", key="patch_categories")
+        if self.finetune_mode not in ("classifier", "contrastive"):
+            raise ConfigError(f"got {self.finetune_mode!r}, expected classifier (PAINT's: image encoder, "
+                              "frozen zero-shot head) or contrastive (both towers, CLIP loss)", key="finetune_mode")
         if len(self.soup_lrs) != len(self.soup_seeds):
             raise ConfigError(f"{len(self.soup_lrs)} soup_lrs for {len(self.soup_seeds)} soup_seeds; expected "
                               "one learning rate per extra fine-tune", key="soup_lrs")
@@ -293,6 +301,66 @@ def _train(model: Any, tokenizer: Any, start: Mapping[str, Any] | None, pairs: S
     return _state(model)
 
 
+def zero_shot_head(model: Any, tokenizer: Any, classes: Sequence[str],
+                   templates: Sequence[str] | None = None) -> Any:
+    """(C, D) unit-norm prompt-ensemble text embeddings of ``classes``: a zero-shot classifier."""
+    import torch
+    import torch.nn.functional as F
+
+    from embodied.perception.localization.base import DEFAULT_TEMPLATES, category_words
+
+    rows = []
+    with torch.no_grad():
+        for c in classes:
+            e = F.normalize(model.encode_text(tokenizer([t.format(category_words(c))
+                                                         for t in (templates or DEFAULT_TEMPLATES)])), dim=-1)
+            rows.append(F.normalize(e.mean(0), dim=-1))
+    return torch.stack(rows)
+
+
+def train_image_classifier(model: Any, tokenizer: Any, start: Mapping[str, Any], pairs: Sequence[Any],
+                           classes: Sequence[str], spec: TrainSpec, log: Log) -> dict[str, Any]:
+    """PAINT's fine-tuning: from ``start``, train only ``model.visual`` to classify the crops of
+    ``pairs`` among ``classes`` with the frozen zero-shot head (cross-entropy of logit_scale x
+    cosine); the text tower and logit_scale stay as they were. Seeded (batches, flips, crops)."""
+    import torch
+    import torch.nn.functional as F
+
+    from embodied.training.clip_train import _lr_at, _param_groups, _preprocess, random_resized_crop, to_pixels
+
+    model.load_state_dict(start)
+    model.eval()
+    head = zero_shot_head(model, tokenizer, classes)
+    scale = float(model.logit_scale.detach().exp().clamp(max=100.0))
+    prep = _preprocess(model)
+    images = np.stack([p.image for p in pairs])
+    labels = torch.tensor([list(classes).index(p.category) for p in pairs])
+    gen = torch.Generator().manual_seed(int(spec.seed))
+    bs = min(spec.batch_size, len(pairs))
+    opt = torch.optim.AdamW(_param_groups(model.visual, spec.weight_decay), lr=spec.lr, betas=(0.9, 0.98), eps=1e-6)
+    model.visual.train()
+    order = torch.empty(0, dtype=torch.long)
+    for step in range(spec.steps):
+        if len(order) < bs:
+            order = torch.cat([order, torch.randperm(len(pairs), generator=gen)])
+        idx, order = order[:bs], order[bs:]
+        flip = torch.rand(bs, generator=gen) < 0.5
+        pix = to_pixels(images[idx.numpy()], prep)
+        pix = random_resized_crop(torch.where(flip.view(-1, 1, 1, 1), pix.flip(-1), pix), spec.crop_scale, gen)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, spec.steps, spec.lr, spec.warmup_steps)
+        logits = scale * F.normalize(model.encode_image(pix), dim=-1) @ head.t()
+        loss = F.cross_entropy(logits, labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.visual.parameters(), 1.0)
+        opt.step()
+        if (step + 1) % max(1, spec.steps // 4) == 0:
+            log(f"step {step + 1}/{spec.steps} loss {float(loss.detach()):.4f}")
+    model.eval()
+    return _state(model)
+
+
 # ========================================================================================= job
 def patch_job(cfg: PaintJobConfig, log: Log = print) -> dict[str, Any]:
     """Run the whole recipe (see the module doc); returns what ``paint.json`` holds."""
@@ -325,11 +393,17 @@ def patch_job(cfg: PaintJobConfig, log: Log = print) -> dict[str, Any]:
     else:
         base = _stage(cfg, "base", {**data_key, "train": to_dict(cfg.base)},
                       lambda: _train(model, tokenizer, None, supported_pairs, cfg.base, log), log)
-    base_key = {**data_key, "base": cfg.base_checkpoint or to_dict(cfg.base)}
+    base_key = {**data_key, "base": cfg.base_checkpoint or to_dict(cfg.base), "mode": cfg.finetune_mode}
+
+    def finetune(spec: TrainSpec) -> dict[str, Any]:
+        if cfg.finetune_mode == "classifier":
+            return train_image_classifier(model, tokenizer, base, patch_pairs, cfg.patch_categories, spec, log)
+        return _train(model, tokenizer, base, patch_pairs, spec, log)
+
     specs = [cfg.finetune] + [TrainSpec(**{**to_dict(cfg.finetune), "lr": lr, "seed": seed})
                               for lr, seed in zip(cfg.soup_lrs, cfg.soup_seeds)]
     tuned = [_stage(cfg, "finetuned" if k == 0 else f"soup_ingredient_{k}", {**base_key, "train": to_dict(s)},
-                    lambda s=s: _train(model, tokenizer, base, patch_pairs, s, log), log)
+                    lambda s=s: finetune(s), log)
              for k, s in enumerate(specs)]
 
     sel = TaskScorer(model, tokenizer, select, cfg.patch_categories)
