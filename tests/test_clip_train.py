@@ -129,3 +129,27 @@ def test_shipped_model_config():
     assert getattr(model.visual, "pool_type", "tok") == "tok"
     assert tok(["a mug"]).shape == (1, 32)
     assert np.isfinite(n)
+
+
+def test_keep_top_by_hand():
+    from embodied.training.clip_data import Pair, keep_top
+
+    pairs = [Pair(np.zeros((2, 2, 3), np.uint8), f"c{i}", None, 0, "frame") for i in range(4)]
+    kept = keep_top(pairs, [0.1, 0.9, 0.5, 0.9], 0.5)
+    assert [p.caption for p in kept] == ["c1", "c3"]           # top 2, ties by position, original order
+    assert [p.caption for p in keep_top(pairs, [0.1, 0.9, 0.5, 0.9], 0.75)] == ["c1", "c2", "c3"]
+    with pytest.raises(ValueError):
+        keep_top(pairs, [1.0], 0.5)
+
+
+def test_filter_by_a_bootstrap_checkpoint(job, tmp_path, capsys):
+    root, cfg, _ = job
+    boot = root / "out" / "tiny-vit.pt"
+    out = tmp_path / "filtered"
+    assert main(["train", "clip", str(cfg), "steps=1", f"output={out}", f"filter.checkpoint={boot}",
+                 "filter.keep=0.5"]) == 0
+    summary = json.loads((out / "clip_train.json").read_text())
+    assert summary["pairs"]["train"] == round(0.5 * summary["pairs"]["rendered_train"])
+    assert "filter: kept" in capsys.readouterr().out
+    assert main(["train", "clip", str(cfg), "filter.keep=0"]) == 2
+    assert "filter.keep" in capsys.readouterr().err

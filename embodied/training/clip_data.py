@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["Pair", "SYNONYMS", "FURNITURE_NAMES", "COLOURS", "colour_name", "render_pairs",
-           "save_pairs", "load_pairs", "filter_pairs", "main"]
+           "save_pairs", "load_pairs", "filter_pairs", "keep_top", "main"]
 
 # ------------------------------------------------------------------------------------ vocabulary
 
@@ -417,11 +417,17 @@ def filter_pairs(pairs: Sequence[Pair], score_fn: Callable[[np.ndarray, str], fl
     """The ``round(keep_fraction * len(pairs))`` pairs with the highest ``score_fn(image, caption)``
     (e.g. a bootstrap CLIP's cosine similarity, as DataComp filters), in their original order;
     ties are broken by position (earlier first)."""
+    return keep_top(pairs, [float(score_fn(p.image, p.caption)) for p in pairs], keep_fraction)
+
+
+def keep_top(pairs: Sequence[Pair], scores: Sequence[float], keep_fraction: float) -> list[Pair]:
+    """``filter_pairs`` with the scores already computed (one per pair, e.g. in batches)."""
     if not 0.0 <= keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction must be in [0, 1], got {keep_fraction}")
+    if len(scores) != len(pairs):
+        raise ValueError(f"{len(scores)} scores for {len(pairs)} pairs")
     k = int(round(keep_fraction * len(pairs)))
-    scores = np.array([float(score_fn(p.image, p.caption)) for p in pairs])
-    order = np.argsort(-scores, kind="stable")[:k]
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
     return [pairs[i] for i in sorted(order.tolist())]
 
 

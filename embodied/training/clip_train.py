@@ -25,6 +25,7 @@ Config (YAML; one file for both commands; dotted ``key=value`` overrides)::
     time_limit_s: null               # stop training early (the checkpoint is still written)
     prompt_captions: 0.0             # chance a goal crop is captioned "a photo of a {name}." this step
     crop_scale: 1.0                  # random resized crops down to this side fraction (1 = off)
+    filter: {checkpoint: null, model: null, keep: 1.0}   # DataComp-style: top `keep` by a bootstrap CLIP
     eval: {checkpoint: null, output: runs/clip_eval, pairs: 1000, seed: 0}
 
 Training: symmetric InfoNCE over the batch with the model's learnable temperature
@@ -140,6 +141,24 @@ class ClipEvalConfig:
 
 
 @dataclass
+class PairFilterConfig:
+    """DataComp-style filtering of the train pairs by a bootstrap CLIP's image-text cosine:
+    ``checkpoint`` (an open_clip state dict of ``model``, default the job's model; null: no
+    filtering) scores every pair and the top ``keep`` fraction is trained on."""
+
+    checkpoint: str | None = None
+    model: str | None = None
+    keep: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.keep <= 1.0:
+            raise ConfigError(f"got {self.keep}, expected a fraction in (0, 1]", key="keep")
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise ConfigError(f"no file {self.checkpoint!r}; expected an open_clip state dict (a bootstrap "
+                              "model, e.g. one `embodied train clip` wrote) or null", key="checkpoint")
+
+
+@dataclass
 class ClipJobConfig:
     """One CLIP job: data, model, optimisation, output, evaluation."""
 
@@ -163,6 +182,7 @@ class ClipJobConfig:
     log_every: int = 50
     prompt_captions: float = 0.0
     crop_scale: float = 1.0
+    filter: PairFilterConfig = field(default_factory=PairFilterConfig)
     eval: ClipEvalConfig = field(default_factory=ClipEvalConfig)
 
     def __post_init__(self) -> None:
@@ -536,6 +556,21 @@ def _data(cfg: ClipJobConfig, log: Log) -> tuple[list, list, dict[str, bool]]:
     return train, val, {"train": r1, "val": r2}
 
 
+def filter_train_pairs(cfg: ClipJobConfig, pairs: list, log: Log) -> list:
+    """The train pairs ``cfg.filter`` keeps (all of them when it names no checkpoint)."""
+    if cfg.filter.checkpoint is None:
+        return pairs
+    from embodied.perception.localization.clip_model import ClipModel
+    from embodied.training.clip_data import keep_top
+
+    cm = ClipModel(cfg.filter.model or cfg.model, cfg.filter.checkpoint)
+    img, txt = _embed(cm.model, cm.tokenizer, pairs, _preprocess(cm.model))
+    scores = (img * txt).sum(1).tolist()
+    kept = keep_top(pairs, scores, cfg.filter.keep)
+    log(f"filter: kept {len(kept)} of {len(pairs)} pairs by {cfg.filter.checkpoint}'s image-text cosine")
+    return kept
+
+
 def train_job(cfg: ClipJobConfig, log: Log = print) -> dict[str, Any]:
     """Render (cached), train, save ``<output>/<model>.pt`` and ``<output>/clip_train.json``."""
     import torch
@@ -543,6 +578,8 @@ def train_job(cfg: ClipJobConfig, log: Log = print) -> dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     train, val, rendered = _data(cfg, log)
+    rendered_pairs = len(train)
+    train = filter_train_pairs(cfg, train, log)
     t_data = time.perf_counter() - t0
     model, tokenizer = _create(cfg.model, cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
@@ -556,7 +593,8 @@ def train_job(cfg: ClipJobConfig, log: Log = print) -> dict[str, Any]:
     val_metrics = evaluate_clip(model, tokenizer, val, cfg.eval.pairs, cfg.eval.seed)
     summary = {
         "config": to_dict(cfg), "checkpoint": str(path), "parameters": n_params,
-        "pairs": {"train": len(train), "val": len(val)}, "rendered": rendered,
+        "pairs": {"train": len(train), "rendered_train": rendered_pairs, "val": len(val)},
+        "rendered": rendered,
         "steps": result["steps"], "stopped_early": result["stopped_early"],
         "seconds": {"data": round(t_data, 2), "train": round(result["seconds"], 2),
                     "per_step": round(result["seconds"] / max(1, result["steps"]), 4),
