@@ -12,6 +12,7 @@ setup(
     packages=find_packages(include=["embodied", "embodied.*"]),
     package_data={"embodied.perception.localization": ["model_configs/*.json"],
                   "embodied.agents": ["sfa_scorer.npz"],
+                  "embodied.ros": ["*.xml"],
                   "embodied": ["models/csr/*.pt", "models/clip/*.pt"]},
     python_requires=">=3.10",
     install_requires=[
@@ -39,6 +40,9 @@ setup(
         "thor": ["ai2thor>=5.0"],
         "ray": ["ray>=2.9"],
         "owlvit": ["transformers>=4.40"],
+        # ROS 2 from PyPI wheels (no apt, no sourcing); rmw_fastrtps is what rclpy loads by default
+        "ros": ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-sensor-msgs", "ros-geometry-msgs",
+                "ros-nav-msgs", "ros-std-msgs"],
     },
     entry_points={"console_scripts": ["embodied=embodied.cli:main"]},
 )
