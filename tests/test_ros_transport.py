@@ -3,9 +3,7 @@ stopping the base when the depth stream stops (timed), the e-stop, malformed ima
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
-import threading
 import time
 
 import numpy as np
@@ -16,84 +14,15 @@ if importlib.util.find_spec("rclpy") is None:
         pytest.fail("EMBODIED_REQUIRE_ROS=1 but rclpy is not installed (pip install -e .[ros])", pytrace=False)
     pytest.skip("rclpy is not installed (pip install -e .[ros])", allow_module_level=True)
 
-from embodied.ros import loopback  # noqa: E402
 from embodied.ros.safety import SafetyLimits  # noqa: E402
 
-
-class Robot:
-    """A stand-in base on the test's side of the wire: publishes rgb, depth, camera_info and odom
-    at `hz` (each stream can be paused) and records every cmd_vel it receives with its time."""
-
-    def __init__(self, hz: float = 30.0) -> None:
-        import rclpy
-        from geometry_msgs.msg import Twist
-        from nav_msgs.msg import Odometry
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image
-
-        self.node = rclpy.create_node("test_robot")
-        self.Image, self.CameraInfo, self.Odometry = Image, CameraInfo, Odometry
-        self.pubs = {"rgb": self.node.create_publisher(Image, "/camera/color/image_raw", qos_profile_sensor_data),
-                     "depth": self.node.create_publisher(Image, "/camera/depth/image_raw", qos_profile_sensor_data),
-                     "camera": self.node.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data),
-                     "odom": self.node.create_publisher(Odometry, "/odom", 10)}
-        self.paused: set[str] = set()
-        self.last_sent: dict[str, float] = {}
-        self.commands: list[tuple[float, float, float]] = []
-        self.node.create_subscription(Twist, "/cmd_vel",
-                                      lambda m: self.commands.append((time.monotonic(), m.linear.x, m.angular.z)), 10)
-        self.node.create_timer(1.0 / hz, self.publish)
-        self.bad_next = False
-
-    def publish(self) -> None:
-        now = time.monotonic()
-        img = self.Image(height=4, width=4, encoding="rgb8", step=12)
-        img.data = bytes(range(48)) if not self.bad_next else bytes(5)
-        depth = self.Image(height=4, width=4, encoding="32FC1", step=16)
-        depth.data = np.full((4, 4), 1.5, np.float32).tobytes()
-        info = self.CameraInfo(width=4, height=4)
-        info.k = [2.0, 0.0, 1.5, 0.0, 2.0, 1.5, 0.0, 0.0, 1.0]
-        odom = self.Odometry()
-        odom.pose.pose.orientation.w = 1.0
-        for name, msg in (("rgb", img), ("depth", depth), ("camera", info), ("odom", odom)):
-            if name not in self.paused:
-                self.pubs[name].publish(msg)
-                self.last_sent[name] = now
+from tests.ros_robot import connected, wait_for  # noqa: E402
 
 
 @pytest.fixture()
 def pair():
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    loopback.configure(loopback.free_domain_id(os.getpid() + 17))
-    rclpy.init()
-    from embodied.ros.transport import Ros2Transport
-
-    robot = Robot()
-    ex = SingleThreadedExecutor()
-    ex.add_node(robot.node)
-    thread = threading.Thread(target=ex.spin, daemon=True)
-    thread.start()
-    transport = Ros2Transport(limits=SafetyLimits(max_linear=0.3, max_angular=1.0, max_sensor_age=0.5))
-    deadline = time.monotonic() + 10
-    while len(transport.latest()) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield robot, transport
-    transport.close()
-    ex.shutdown(timeout_sec=1.0)
-    robot.node.destroy_node()
-    rclpy.shutdown()
-    thread.join(timeout=2)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
+    with connected(SafetyLimits(max_linear=0.3, max_angular=1.0, max_sensor_age=0.5)) as both:
+        yield both
 
 
 def test_latest_observations_and_clamped_commands(pair) -> None:

@@ -4,7 +4,7 @@ publishes every velocity command clamped, and stops the base on its own when the
 Why a node with its own executor thread: the safety rules must run while the agent thinks (a CLIP
 forward pass can take longer than a stale-stream limit), so subscriptions and a 20 Hz watchdog
 timer are served by a background executor, never by the agent's loop. `RobotTransport` is the small
-interface `RosRobotEnv` uses; a ROS 1 (rospy) transport would implement the same five methods with
+interface `RosRobotEnv` uses; a ROS 1 (rospy) transport would implement the same methods with
 `rospy.Subscriber`/`rospy.Publisher`, a `rospy.Timer` for the watchdog and `rospy.Time.now()`
 stamps -- rospy runs callbacks in its own threads, so no executor is needed -- plus a rosmaster
 (`ROS_MASTER_URI`) instead of DDS discovery.
@@ -49,6 +49,12 @@ class RobotTransport(Protocol):
 
     def stop(self) -> None:
         """Publish zero velocity now."""
+
+    def begin_motion(self) -> None:
+        """An action starts driving: the watchdog now watches the streams and the timeout."""
+
+    def end_motion(self) -> None:
+        """The action is over: zero velocity, the watchdog stands down."""
 
     def halted(self) -> str | None:
         """Why the watchdog stopped the base during the current motion (None: it did not)."""
