@@ -254,6 +254,35 @@ class ObjectNavEnv(gym.Env):
     def close(self) -> None:
         self.scene.close()
 
+    # ----------------------------------------------------------------- continuous motion (ros-sim)
+    def drive(self, linear: float, angular: float) -> bool:
+        """Continuous motion for a velocity-commanded robot (`embodied ros-sim`): turn by `angular`
+        rad, then move `linear` m along the new heading under the same collision rule as
+        MoveAhead (a blocked move leaves the position unchanged). Counts into the path length, not
+        into the steps. False when the move was blocked."""
+        if self.episode is None or self.done:
+            raise RuntimeError("drive() called before reset() or after the episode ended")
+        self.yaw = wrap_angle(self.yaw + float(angular))
+        if abs(linear) < 1e-9:
+            return True
+        target = self.position + float(linear) * np.array([math.cos(self.yaw), math.sin(self.yaw)])
+        if not self.scene.try_move(self.position, target):
+            return False
+        self.path_length += float(np.linalg.norm(target - self.position))
+        self.position = target
+        self.trajectory.append(target.copy())
+        return True
+
+    def observe(self) -> dict[str, Any]:
+        """The observation at the current pose (a velocity-commanded robot is observed at a rate,
+        not per action)."""
+        return self._observe()
+
+    def stop_metrics(self) -> dict[str, Any]:
+        """The episode's metrics as if Stop were called here (what `ros-sim` reports at the end)."""
+        self._observe(segment=True)
+        return self._metrics(stop_called=True)
+
     # ----------------------------------------------------------------------------- internals
     def _apply(self, action: int) -> bool:
         cfg = self.config

@@ -1,0 +1,144 @@
+"""The embedded ObjectNav world as a ROS 2 robot: what the ROS tests and the demo drive, and what a
+user can point RViz at.
+
+`RosSim` wraps an `ObjectNavEnv` episode in an rclpy node. At `rate_hz` it integrates the last
+`cmd_vel` over the elapsed time (`ObjectNavEnv.drive`: the env's collision rule, so the robot slides
+into nothing), renders, and publishes on the driver-default topics: rgb (`rgb8`), depth (`32FC1`,
+metres), camera_info (K from the renderer's intrinsics) and odometry (frame `odom`, child
+`base_link`; the world pose) -- all with one stamp -- and, with `publish_instance`, the instance
+image (`32SC1`) on `/embodied/instance`. A command older than `cmd_timeout` counts as zero, as a
+base driver's own watchdog does. Velocities are clamped to `max_linear`/`max_angular` like a real
+base's firmware.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from embodied.ros.transport import RosTopics
+
+__all__ = ["RosSim", "INSTANCE_TOPIC"]
+
+INSTANCE_TOPIC = "/embodied/instance"
+
+
+def _image(cls: Any, array: np.ndarray, encoding: str, stamp: Any, frame: str) -> Any:
+    arr = np.ascontiguousarray(array)
+    h, w = arr.shape[:2]
+    msg = cls(height=h, width=w, encoding=encoding, is_bigendian=0, step=arr.nbytes // h)
+    msg.header.stamp, msg.header.frame_id = stamp, frame
+    msg.data = arr.tobytes()
+    return msg
+
+
+class RosSim:
+    """An ObjectNav episode served as a ROS 2 robot (module docstring)."""
+
+    def __init__(self, env: Any, topics: RosTopics | None = None, rate_hz: float = 15.0,
+                 publish_instance: bool = False, cmd_timeout: float = 0.5, max_linear: float = 0.5,
+                 max_angular: float = 1.5, node_name: str = "embodied_sim") -> None:
+        import rclpy
+        from geometry_msgs.msg import Twist
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, Image
+
+        self.env = env
+        self.topics = topics or RosTopics()
+        self.cmd_timeout, self.max_linear, self.max_angular = cmd_timeout, max_linear, max_angular
+        self.publish_instance = publish_instance
+        self._Image, self._CameraInfo, self._Odometry = Image, CameraInfo, Odometry
+        self._lock = threading.Lock()
+        self._cmd = (0.0, 0.0, -math.inf)      # (linear, angular, monotonic time received)
+        self._last_tick: float | None = None
+        self.blocked = 0                        # moves the collision rule refused
+        self._owns_context = not rclpy.ok()
+        if self._owns_context:
+            rclpy.init()
+        self.node = rclpy.create_node(node_name)
+        t = self.topics
+        q = qos_profile_sensor_data
+        self.pubs = {"rgb": self.node.create_publisher(Image, t.rgb, q),
+                     "depth": self.node.create_publisher(Image, t.depth, q),
+                     "camera": self.node.create_publisher(CameraInfo, t.camera_info, q),
+                     "odom": self.node.create_publisher(Odometry, t.odom, 10)}
+        if publish_instance:
+            self.pubs["instance"] = self.node.create_publisher(Image, INSTANCE_TOPIC, q)
+        self.node.create_subscription(Twist, t.cmd_vel, self._on_cmd, 10)
+        self.node.create_timer(1.0 / rate_hz, self.tick)
+        self.executor = SingleThreadedExecutor(context=self.node.context)
+        self.executor.add_node(self.node)
+        self._thread: threading.Thread | None = None
+
+    def _on_cmd(self, msg: Any) -> None:
+        v, w = float(msg.linear.x), float(msg.angular.z)
+        if not (math.isfinite(v) and math.isfinite(w)):
+            return
+        with self._lock:
+            self._cmd = (max(-self.max_linear, min(self.max_linear, v)),
+                         max(-self.max_angular, min(self.max_angular, w)), time.monotonic())
+
+    def tick(self) -> None:
+        """Integrate the current command since the last tick, then publish one set of messages."""
+        now = time.monotonic()
+        with self._lock:
+            v, w, received = self._cmd
+            dt = 0.0 if self._last_tick is None else now - self._last_tick
+            self._last_tick = now
+        if now - received > self.cmd_timeout:
+            v = w = 0.0
+        if dt > 0 and (v or w) and not self.env.drive(v * dt, w * dt):
+            self.blocked += 1
+        self.publish()
+
+    def publish(self) -> None:
+        env = self.env
+        obs = env.observe()
+        stamp = self.node.get_clock().now().to_msg()
+        frame = "camera_color_optical_frame"
+        self.pubs["rgb"].publish(_image(self._Image, obs["rgb"], "rgb8", stamp, frame))
+        self.pubs["depth"].publish(_image(self._Image, obs["depth"][..., 0].astype(np.float32), "32FC1", stamp, frame))
+        k = env.scene.intrinsics()
+        info = self._CameraInfo(width=int(k["width"]), height=int(k["height"]))
+        info.header.stamp, info.header.frame_id = stamp, frame
+        info.k = [k["fx"], 0.0, k["cx"], 0.0, k["fy"], k["cy"], 0.0, 0.0, 1.0]
+        info.p = [k["fx"], 0.0, k["cx"], 0.0, 0.0, k["fy"], k["cy"], 0.0, 0.0, 0.0, 1.0, 0.0]
+        self.pubs["camera"].publish(info)
+        odom = self._Odometry()
+        odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, "odom", "base_link"
+        odom.pose.pose.position.x, odom.pose.pose.position.y = float(env.position[0]), float(env.position[1])
+        odom.pose.pose.orientation.z = math.sin(env.yaw / 2.0)
+        odom.pose.pose.orientation.w = math.cos(env.yaw / 2.0)
+        self.pubs["odom"].publish(odom)
+        if self.publish_instance and "instance" in obs:
+            self.pubs["instance"].publish(_image(self._Image, obs["instance"].astype(np.int32), "32SC1", stamp, frame))
+
+    def start(self) -> "RosSim":
+        """Serve in a background thread (tests, notebooks); `spin()` serves in this one."""
+        self._thread = threading.Thread(target=self._spin, name="embodied-ros-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the thread quietly
+            pass
+
+    def spin(self) -> None:
+        self.executor.spin()
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        if self._owns_context and rclpy.ok():
+            rclpy.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
