@@ -68,6 +68,20 @@ class Robot:
                 self.last_sent[name] = now
 
 
+def require_ros(module: str = "rclpy") -> None:
+    """Skip the calling test module when `module` is missing -- or fail it when the environment
+    says ROS must be there (`EMBODIED_REQUIRE_ROS=1`, as `.ci/run` sets)."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
+            pytest.fail(f"EMBODIED_REQUIRE_ROS=1 but {module} is not installed (pip install -e .[ros])",
+                        pytrace=False)
+        pytest.skip(f"{module} is not installed (pip install -e .[ros])", allow_module_level=True)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -3,7 +3,6 @@ process configured by `embodied.ros.loopback`, and that process binds no socket 
 127.0.0.0/8. Skips when rclpy is absent, unless EMBODIED_REQUIRE_ROS=1 (then it fails)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,11 +13,9 @@ import pytest
 
 from embodied.ros import loopback
 
-if importlib.util.find_spec("rclpy") is None:
-    if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-        pytest.fail("EMBODIED_REQUIRE_ROS=1 but rclpy is not installed (pip install -e .[ros])",
-                    pytrace=False)
-    pytest.skip("rclpy is not installed (pip install -e .[ros])", allow_module_level=True)
+from tests.ros_robot import require_ros  # noqa: E402
+
+require_ros("rclpy")
 
 CHILD = textwrap.dedent("""
     import json, os, time

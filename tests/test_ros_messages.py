@@ -2,7 +2,6 @@
 millimetre depth, NaNs, malformed messages rejected with a reason."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 
@@ -12,11 +11,9 @@ import pytest
 from embodied.ros.messages import (MalformedMessage, camera_info_to_camera, image_to_depth, image_to_rgb,
                                    odometry_to_xyyaw, relative_pose)
 
-if importlib.util.find_spec("sensor_msgs") is None:
-    if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-        pytest.fail("EMBODIED_REQUIRE_ROS=1 but the ROS 2 message packages are missing (pip install -e .[ros])",
-                    pytrace=False)
-    pytest.skip("ROS 2 message packages are not installed (pip install -e .[ros])", allow_module_level=True)
+from tests.ros_robot import require_ros  # noqa: E402
+
+require_ros("sensor_msgs")
 
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402

@@ -3,17 +3,15 @@ closed-loop MoveAhead/Rotate on odometry, refused LookUp, Stop, a stale stream e
 with the base stopped."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 
 import numpy as np
 import pytest
 
-if importlib.util.find_spec("rclpy") is None:
-    if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-        pytest.fail("EMBODIED_REQUIRE_ROS=1 but rclpy is not installed (pip install -e .[ros])", pytrace=False)
-    pytest.skip("rclpy is not installed (pip install -e .[ros])", allow_module_level=True)
+from tests.ros_robot import require_ros  # noqa: E402
+
+require_ros("rclpy")
 
 from embodied.interfaces import DiscreteNavigationAction as A  # noqa: E402
 from embodied.ros.robot_env import RosRobotConfig, RosRobotEnv  # noqa: E402

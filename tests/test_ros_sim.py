@@ -4,17 +4,15 @@ walls stop the robot (the env's collision rule) and a move that cannot finish is
 action timeout with the base stopped."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 
 import numpy as np
 import pytest
 
-if importlib.util.find_spec("rclpy") is None:
-    if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-        pytest.fail("EMBODIED_REQUIRE_ROS=1 but rclpy is not installed (pip install -e .[ros])", pytrace=False)
-    pytest.skip("rclpy is not installed (pip install -e .[ros])", allow_module_level=True)
+from tests.ros_robot import require_ros  # noqa: E402
+
+require_ros("rclpy")
 
 from embodied.envs import objectnav_episodes as eps  # noqa: E402
 from embodied.envs.objectnav import ObjectNavConfig, ObjectNavEnv  # noqa: E402

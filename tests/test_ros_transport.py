@@ -2,17 +2,15 @@
 stopping the base when the depth stream stops (timed), the e-stop, malformed images survived."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 
 import numpy as np
 import pytest
 
-if importlib.util.find_spec("rclpy") is None:
-    if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-        pytest.fail("EMBODIED_REQUIRE_ROS=1 but rclpy is not installed (pip install -e .[ros])", pytrace=False)
-    pytest.skip("rclpy is not installed (pip install -e .[ros])", allow_module_level=True)
+from tests.ros_robot import require_ros  # noqa: E402
+
+require_ros("rclpy")
 
 from embodied.ros.safety import SafetyLimits  # noqa: E402
 

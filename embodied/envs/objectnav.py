@@ -265,13 +265,7 @@ class ObjectNavEnv(gym.Env):
         self.yaw = wrap_angle(self.yaw + float(angular))
         if abs(linear) < 1e-9:
             return True
-        target = self.position + float(linear) * np.array([math.cos(self.yaw), math.sin(self.yaw)])
-        if not self.scene.try_move(self.position, target):
-            return False
-        self.path_length += float(np.linalg.norm(target - self.position))
-        self.position = target
-        self.trajectory.append(target.copy())
-        return True
+        return self._slide(float(linear))
 
     def observe(self) -> dict[str, Any]:
         """The observation at the current pose (a velocity-commanded robot is observed at a rate,
@@ -284,16 +278,20 @@ class ObjectNavEnv(gym.Env):
         return self._metrics(stop_called=True)
 
     # ----------------------------------------------------------------------------- internals
+    def _slide(self, distance: float) -> bool:
+        """Move `distance` m along the heading if the collision rule allows; the path grows."""
+        target = self.position + distance * np.array([math.cos(self.yaw), math.sin(self.yaw)])
+        if not self.scene.try_move(self.position, target):
+            return False
+        self.path_length += float(np.linalg.norm(target - self.position))
+        self.position = target
+        self.trajectory.append(target.copy())
+        return True
+
     def _apply(self, action: int) -> bool:
         cfg = self.config
         if action == MOVE_AHEAD:
-            target = self.position + cfg.step_size * np.array([math.cos(self.yaw), math.sin(self.yaw)])
-            if not self.scene.try_move(self.position, target):
-                return False
-            self.path_length += float(np.linalg.norm(target - self.position))
-            self.position = target
-            self.trajectory.append(target.copy())
-            return True
+            return self._slide(cfg.step_size)
         if action in (ROTATE_LEFT, ROTATE_RIGHT):
             sign = 1.0 if action == ROTATE_LEFT else -1.0
             self.yaw = wrap_angle(self.yaw + sign * math.radians(cfg.rotate_degrees))
