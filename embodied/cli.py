@@ -8,6 +8,7 @@
     embodied eval SYSTEM CONFIG.yaml [key=value ...]    evaluate what `embodied train` wrote
                                                         (also SYSTEM localization: score localizers)
     embodied patch CONFIG.yaml [key=value ...]   PAINT and model soups on a CLIP
+    embodied ros-sim CONFIG.yaml [--episode N]   the embedded world as a ROS 2 robot
 
 Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
 fix), 1 anything else (with a traceback: a bug or a broken environment).
@@ -139,6 +140,14 @@ def _cmd_patch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ros_sim(args: argparse.Namespace) -> int:
+    from embodied.ros.sim import serve
+
+    return serve(args.config, args.overrides, episode=args.episode, rate_hz=args.rate,
+                 domain_id=args.domain_id, loopback_only=not args.any_interface,
+                 publish_instance=args.instance, ready=lambda text: print(text, flush=True))
+
+
 def _add_job_command(sub: Any, name: str, help_text: str, func: Any) -> None:
     """`embodied train|eval SYSTEM CONFIG [key=value ...]` (one job file serves both)."""
     cmd = sub.add_parser(name, help=help_text)
@@ -188,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument("overrides", nargs="*", metavar="key=value",
                        help="dotted overrides, e.g. finetune.steps=100 max_supported_drop=null")
     patch.set_defaults(func=_cmd_patch)
+
+    sim = sub.add_parser("ros-sim", help="serve an episode of the embedded world as a ROS 2 robot")
+    sim.add_argument("config", metavar="CONFIG", help="experiment YAML whose env to serve (ObjectNav)")
+    sim.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. env.split=test")
+    sim.add_argument("--episode", type=int, default=0, metavar="N", help="episode index in the split")
+    sim.add_argument("--rate", type=float, default=15.0, metavar="HZ", help="sensor publishing rate")
+    sim.add_argument("--domain-id", type=int, default=None, metavar="ID", help="ROS_DOMAIN_ID (default: from the pid)")
+    sim.add_argument("--instance", action="store_true", help="also publish the instance image")
+    sim.add_argument("--any-interface", action="store_true",
+                     help="do not restrict DDS to loopback (to reach RViz on another machine)")
+    sim.set_defaults(func=_cmd_ros_sim)
     return parser
 
 

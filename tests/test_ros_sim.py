@@ -78,3 +78,50 @@ def test_robot_pose_follows_the_simulator_and_walls_stop_it(sim_and_robot) -> No
     assert env.scene.min_distance(env.position) >= -1e-6             # never inside geometry
     assert completed >= 3 and float(np.hypot(*(env.position - start))) > 0.7
 
+
+
+def test_ros_sim_command_serves_on_loopback_and_stops_on_sigterm(tmp_path) -> None:
+    """`embodied ros-sim` in its own process: a transport here receives its streams, every socket
+    of that process is on loopback, and SIGTERM ends it cleanly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import rclpy
+
+    from embodied.ros.transport import Ros2Transport
+    from tests.ros_robot import wait_for
+
+    domain = loopback.free_domain_id(os.getpid() + 73)
+    exe = Path(sys.executable).with_name("embodied")
+    proc = subprocess.Popen([str(exe), "ros-sim", "experiments/cow_pybullet_gt.yaml", "--episode", "1",
+                             "--domain-id", str(domain), "--rate", "20"],
+                            env=loopback.loopback_env(domain), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    loopback.configure(domain)
+    rclpy.init()
+    transport = Ros2Transport()
+    try:
+        assert wait_for(lambda: len(transport.latest()) >= 4, timeout=60.0), "no streams from ros-sim"
+        latest = transport.latest()
+        assert latest["rgb"].shape == (224, 224, 3) and latest["depth"].shape == (224, 224, 1)
+        assert latest["camera"]["width"] == 224
+        assert loopback.non_loopback_sockets([proc.pid]) == []
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err[-2000:]
+        assert "ros-sim: episode val-0000-1" in out and "ros-sim: stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        transport.close()
+        rclpy.shutdown()
+
+
+def test_ros_sim_bad_episode_is_a_config_error(capsys) -> None:
+    from embodied.cli import main
+
+    assert main(["ros-sim", "experiments/cow_pybullet_gt.yaml", "--episode", "999"]) == 2
+    assert "--episode 999" in capsys.readouterr().err

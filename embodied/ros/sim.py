@@ -142,3 +142,55 @@ class RosSim:
             rclpy.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+
+
+def serve(config: str, overrides: list[str], episode: int = 0, rate_hz: float = 15.0,
+          domain_id: int | None = None, loopback_only: bool = True, publish_instance: bool = False,
+          ready: Any = print) -> int:
+    """`embodied ros-sim`: serve episode `episode` of an experiment's ObjectNav env until Ctrl-C or
+    SIGTERM. Returns the exit code (0 after a signal)."""
+    import signal
+
+    from embodied import registry
+    from embodied.config import ConfigError, load_config
+    from embodied.ros import loopback
+
+    cfg = load_config(config, overrides)
+    episodes = registry.list_episodes(cfg.env)
+    if not 0 <= episode < len(episodes):
+        raise ConfigError(f"--episode {episode}: the split has episodes 0..{len(episodes) - 1}")
+    if loopback_only:
+        loopback.configure(domain_id if domain_id is not None else loopback.free_domain_id())
+    elif domain_id is not None:
+        import os
+
+        os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    env = registry.make_env(cfg.env, privileged=publish_instance)
+    if not hasattr(env, "drive"):
+        env.close()
+        raise ConfigError(f"env {cfg.env.id!r} cannot be driven by velocity; ros-sim serves "
+                          "embodied/ObjectNav-PyBullet-v0")
+    env.reset(options={"episode": episodes[episode]})
+    sim = RosSim(env, rate_hz=rate_hz, publish_instance=publish_instance)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sim.start()
+        import os
+
+        ready(f"ros-sim: episode {episodes[episode]['episode_id']} (goal {env.category}) on "
+              f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, {rate_hz:g} Hz; Ctrl-C to stop")
+        while not stop.wait(0.1):
+            pass
+        metrics = env.stop_metrics()
+        ready(f"ros-sim: stopped; success {metrics.get('success')}, path {env.path_length:.2f} m")
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        sim.close()
+        env.close()
