@@ -57,6 +57,9 @@ class RosSim:
         self._cmd = (0.0, 0.0, -math.inf)      # (linear, angular, monotonic time received)
         self._last_tick: float | None = None
         self.blocked = 0                        # moves the collision rule refused
+        self.published_at = -math.inf           # monotonic time of the last published set
+        #: (monotonic receive time, published_at then) of every cmd_vel: latency measurements
+        self.received: list[tuple[float, float]] = []
         self._owns_context = not rclpy.ok()
         if self._owns_context:
             rclpy.init()
@@ -77,6 +80,7 @@ class RosSim:
 
     def _on_cmd(self, msg: Any) -> None:
         v, w = float(msg.linear.x), float(msg.angular.z)
+        self.received.append((time.monotonic(), self.published_at))
         if not (math.isfinite(v) and math.isfinite(w)):
             return
         with self._lock:
@@ -117,6 +121,7 @@ class RosSim:
         self.pubs["odom"].publish(odom)
         if self.publish_instance and "instance" in obs:
             self.pubs["instance"].publish(_image(self._Image, obs["instance"].astype(np.int32), "32SC1", stamp, frame))
+        self.published_at = time.monotonic()
 
     def start(self) -> "RosSim":
         """Serve in a background thread (tests, notebooks); `spin()` serves in this one."""
