@@ -392,8 +392,10 @@ def _has_transformers() -> bool:
     return True
 
 
-@pytest.mark.skipif(_has_transformers(), reason="transformers is installed: the missing-package error cannot occur")
-def test_owlvit_without_transformers_names_the_extra() -> None:
+def test_owlvit_without_transformers_names_the_extra(monkeypatch) -> None:
+    # Hide transformers whether or not it is installed: a None entry in sys.modules makes
+    # `import transformers` raise ImportError, the path a user without the extra takes.
+    monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ImportError, match=r"pip install embodied\[owlvit\]"):
         loc.OwlVitLocalizer(loc.OwlVitConfig(model="tiny"))
 
