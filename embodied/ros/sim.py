@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 import time
 from typing import Any
 
@@ -58,8 +59,9 @@ class RosSim:
         self._last_tick: float | None = None
         self.blocked = 0                        # moves the collision rule refused
         self.published_at = -math.inf           # monotonic time of the last published set
-        #: (monotonic receive time, published_at then) of every cmd_vel: latency measurements
-        self.received: list[tuple[float, float]] = []
+        #: (monotonic receive time, published_at then) of the latest cmd_vels: latency measurements
+        #: (bounded: a sim served for hours must not grow)
+        self.received: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._owns_context = not rclpy.ok()
         if self._owns_context:
             rclpy.init()

@@ -158,6 +158,27 @@ class PairFilterConfig:
                               "model, e.g. one `embodied train clip` wrote) or null", key="checkpoint")
 
 
+def check_training(cfg: Any) -> None:
+    """The checks every contrastive training config shares (`ClipJobConfig`, `paint_job.TrainSpec`):
+    steps, batch_size, lr, warmup_steps, weight_decay, prompt_captions, crop_scale."""
+    if cfg.steps < 1:
+        raise ConfigError(f"got {cfg.steps}, expected an integer >= 1", key="steps")
+    if cfg.batch_size < 2:
+        raise ConfigError(f"got {cfg.batch_size}, expected >= 2 (contrastive loss needs negatives)",
+                          key="batch_size")
+    if cfg.warmup_steps < 0:
+        raise ConfigError(f"got {cfg.warmup_steps}, expected >= 0", key="warmup_steps")
+    if not cfg.lr > 0:
+        raise ConfigError(f"got {cfg.lr}, expected > 0", key="lr")
+    if cfg.weight_decay < 0:
+        raise ConfigError(f"got {cfg.weight_decay}, expected >= 0", key="weight_decay")
+    if not 0.0 <= cfg.prompt_captions <= 1.0:
+        raise ConfigError(f"got {cfg.prompt_captions}, expected a probability in [0, 1]", key="prompt_captions")
+    if not 0.1 <= cfg.crop_scale <= 1.0:
+        raise ConfigError(f"got {cfg.crop_scale}, expected a side fraction in [0.1, 1] (1 = no crops)",
+                          key="crop_scale")
+
+
 @dataclass
 class ClipJobConfig:
     """One CLIP job: data, model, optimisation, output, evaluation."""
@@ -186,26 +207,12 @@ class ClipJobConfig:
     eval: ClipEvalConfig = field(default_factory=ClipEvalConfig)
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "threads", "log_every"):
+        for key in ("threads", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"got {getattr(self, key)}, expected an integer >= 1", key=key)
-        if self.batch_size < 2:
-            raise ConfigError(f"got {self.batch_size}, expected >= 2 (contrastive loss needs negatives)",
-                              key="batch_size")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"got {self.warmup_steps}, expected >= 0", key="warmup_steps")
-        if not self.lr > 0:
-            raise ConfigError(f"got {self.lr}, expected > 0", key="lr")
-        if self.weight_decay < 0:
-            raise ConfigError(f"got {self.weight_decay}, expected >= 0", key="weight_decay")
+        check_training(self)
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"got {self.grad_clip}, expected null or > 0", key="grad_clip")
-        if not 0.0 <= self.prompt_captions <= 1.0:
-            raise ConfigError(f"got {self.prompt_captions}, expected a probability in [0, 1]",
-                              key="prompt_captions")
-        if not 0.1 <= self.crop_scale <= 1.0:
-            raise ConfigError(f"got {self.crop_scale}, expected a side fraction in [0.1, 1] (1 = no crops)",
-                              key="crop_scale")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise ConfigError(f"got {self.time_limit_s}, expected null or > 0", key="time_limit_s")
         tr, va = self.render, self.val_render
@@ -493,6 +500,24 @@ def _embed(model: Any, tokenizer: Any, pairs: Sequence[Any], prep: dict[str, Any
     return torch.cat(img), torch.cat(txt)
 
 
+def zero_shot_head(model: Any, tokenizer: Any, classes: Sequence[str],
+                   templates: Sequence[str] | None = None) -> Any:
+    """(C, D) unit-norm prompt-ensemble text embeddings of ``classes`` (default templates
+    ``DEFAULT_TEMPLATES``): CLIP's zero-shot classifier, as the localizers build it."""
+    import torch
+    import torch.nn.functional as F
+
+    from embodied.perception.localization.base import DEFAULT_TEMPLATES, category_words
+
+    rows = []
+    with torch.no_grad():
+        for c in classes:
+            e = F.normalize(model.encode_text(tokenizer([t.format(category_words(c))
+                                                         for t in (templates or DEFAULT_TEMPLATES)])), dim=-1)
+            rows.append(F.normalize(e.mean(0), dim=-1))
+    return torch.stack(rows)
+
+
 def evaluate_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], max_pairs: int = 1000,
                   seed: int = 0, templates: Sequence[str] | None = None) -> dict[str, Any]:
     """Zero-shot category top-1 on the crop pairs, retrieval R@1 (both ways) on a seeded sample of
@@ -501,7 +526,7 @@ def evaluate_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], max_pairs: i
     import torch.nn.functional as F
 
     from embodied.envs.pybullet.house import GOAL_CATEGORIES
-    from embodied.perception.localization.base import DEFAULT_TEMPLATES, category_words
+    from embodied.perception.localization.base import DEFAULT_TEMPLATES
 
     model.eval()
     prep = _preprocess(model)
@@ -511,11 +536,7 @@ def evaluate_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], max_pairs: i
     with torch.no_grad():
         if crops:
             classes = sorted(GOAL_CATEGORIES)
-            cls_emb = []
-            for c in classes:
-                e = F.normalize(model.encode_text(tokenizer([t.format(category_words(c)) for t in templates])), dim=-1)
-                cls_emb.append(F.normalize(e.mean(0), dim=-1))
-            cls = torch.stack(cls_emb)
+            cls = zero_shot_head(model, tokenizer, classes, templates)
             img, _ = _embed(model, tokenizer, crops, prep)
             pred = (img @ cls.t()).argmax(1).tolist()
             out["zero_shot_top1"] = float(np.mean([classes[k] == p.category for k, p in zip(pred, crops)]))
@@ -540,10 +561,15 @@ def evaluate_clip(model: Any, tokenizer: Any, pairs: Sequence[Any], max_pairs: i
 # ==================================================================================== jobs
 def save_checkpoint(model: Any, path: str | Path, fp16: bool = True) -> Path:
     """A plain open_clip state dict (what ``open_clip.create_model(pretrained=path)`` loads)."""
+    return save_state(model.state_dict(), path, fp16)
+
+
+def save_state(state_dict: Any, path: str | Path, fp16: bool = True) -> Path:
+    """``save_checkpoint`` of a state dict: floating tensors in fp16, written atomically."""
     import torch
 
     state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).clone()
-             for k, v in model.state_dict().items()}
+             for k, v in state_dict.items()}
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())

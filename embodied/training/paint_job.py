@@ -54,7 +54,7 @@ import numpy as np
 
 from embodied.config import (ConfigError, _read_yaml, apply_overrides, atomic_write, refuse_sexagesimal,
                              to_dict, validate_section)
-from embodied.training.clip_train import PairRenderSpec
+from embodied.training.clip_train import PairRenderSpec, check_training
 
 __all__ = ["TrainSpec", "PaintJobConfig", "load_job_config", "patch_job", "split_by_categories",
            "TaskScorer"]
@@ -77,20 +77,7 @@ class TrainSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"got {self.steps}, expected an integer >= 1", key="steps")
-        if self.batch_size < 2:
-            raise ConfigError(f"got {self.batch_size}, expected >= 2 (contrastive loss needs negatives)",
-                              key="batch_size")
-        if not self.lr > 0:
-            raise ConfigError(f"got {self.lr}, expected > 0", key="lr")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"got {self.warmup_steps}, expected >= 0", key="warmup_steps")
-        if not 0.0 <= self.prompt_captions <= 1.0:
-            raise ConfigError(f"got {self.prompt_captions}, expected a probability in [0, 1]",
-                              key="prompt_captions")
-        if not 0.1 <= self.crop_scale <= 1.0:
-            raise ConfigError(f"got {self.crop_scale}, expected a side fraction in [0.1, 1]", key="crop_scale")
+        check_training(self)
 
 
 @dataclass
@@ -213,23 +200,17 @@ class TaskScorer:
 
     def scores(self, state_dict: Mapping[str, Any]) -> dict[str, float]:
         import torch
-        import torch.nn.functional as F
 
-        from embodied.perception.localization.base import category_words
-        from embodied.training.clip_train import _embed, _preprocess
+        from embodied.training.clip_train import _embed, _preprocess, zero_shot_head
 
         if self._last is not None and self._last[0] == id(state_dict):
             return self._last[1]
         self.model.load_state_dict(state_dict)
         self.model.eval()
         with torch.no_grad():
-            cls = []
-            for c in self.classes:
-                e = F.normalize(self.model.encode_text(
-                    self.tokenizer([t.format(category_words(c)) for t in self.templates])), dim=-1)
-                cls.append(F.normalize(e.mean(0), dim=-1))
+            cls = zero_shot_head(self.model, self.tokenizer, self.classes, self.templates)
             img, _ = _embed(self.model, self.tokenizer, self.crops, _preprocess(self.model))
-            sim = (img @ torch.stack(cls).t()).numpy()
+            sim = (img @ cls.t()).numpy()
         out = {"all": float(np.mean(sim.argmax(1) == self.labels))}
         for task, mask in (("patch", self.patch), ("supported", ~self.patch)):
             rows = mask[self.labels]
@@ -280,13 +261,9 @@ def _stage(cfg: PaintJobConfig, name: str, key: dict[str, Any], make: Callable[[
 
 
 def _save(state: Mapping[str, Any], path: Path) -> None:
-    from embodied.training.clip_train import save_checkpoint
+    from embodied.training.clip_train import save_state
 
-    class _Holder:  # save_checkpoint reads .state_dict()
-        def state_dict(self) -> Mapping[str, Any]:
-            return state
-
-    save_checkpoint(_Holder(), path, fp16=True)
+    save_state(state, path, fp16=True)
 
 
 def _train(model: Any, tokenizer: Any, start: Mapping[str, Any] | None, pairs: Sequence[Any],
@@ -301,23 +278,6 @@ def _train(model: Any, tokenizer: Any, start: Mapping[str, Any] | None, pairs: S
     return _state(model)
 
 
-def zero_shot_head(model: Any, tokenizer: Any, classes: Sequence[str],
-                   templates: Sequence[str] | None = None) -> Any:
-    """(C, D) unit-norm prompt-ensemble text embeddings of ``classes``: a zero-shot classifier."""
-    import torch
-    import torch.nn.functional as F
-
-    from embodied.perception.localization.base import DEFAULT_TEMPLATES, category_words
-
-    rows = []
-    with torch.no_grad():
-        for c in classes:
-            e = F.normalize(model.encode_text(tokenizer([t.format(category_words(c))
-                                                         for t in (templates or DEFAULT_TEMPLATES)])), dim=-1)
-            rows.append(F.normalize(e.mean(0), dim=-1))
-    return torch.stack(rows)
-
-
 def train_image_classifier(model: Any, tokenizer: Any, start: Mapping[str, Any], pairs: Sequence[Any],
                            classes: Sequence[str], spec: TrainSpec, log: Log) -> dict[str, Any]:
     """PAINT's fine-tuning: from ``start``, train only ``model.visual`` to classify the crops of
@@ -326,7 +286,8 @@ def train_image_classifier(model: Any, tokenizer: Any, start: Mapping[str, Any],
     import torch
     import torch.nn.functional as F
 
-    from embodied.training.clip_train import _lr_at, _param_groups, _preprocess, random_resized_crop, to_pixels
+    from embodied.training.clip_train import (_lr_at, _param_groups, _preprocess, random_resized_crop, to_pixels,
+                                              zero_shot_head)
 
     model.load_state_dict(start)
     model.eval()
