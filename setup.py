@@ -42,7 +42,7 @@ setup(
         "owlvit": ["transformers>=4.40"],
         # ROS 2 from PyPI wheels (no apt, no sourcing); rmw_fastrtps is what rclpy loads by default
         "ros": ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-sensor-msgs", "ros-geometry-msgs",
-                "ros-nav-msgs", "ros-std-msgs"],
+                "ros-nav-msgs", "ros-std-msgs", "rosbags>=0.10.10"],
     },
     entry_points={"console_scripts": ["embodied=embodied.cli:main"]},
 )

@@ -9,6 +9,7 @@
                                                         (also SYSTEM localization: score localizers)
     embodied patch CONFIG.yaml [key=value ...]   PAINT and model soups on a CLIP
     embodied ros-sim CONFIG.yaml [--episode N]   the embedded world as a ROS 2 robot
+    embodied deploy CONFIG.yaml [--sim | --goal TEXT ...] [--bag]   the experiment's agent on a robot
 
 Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
 fix), 1 anything else (with a traceback: a bug or a broken environment).
@@ -145,7 +146,18 @@ def _cmd_ros_sim(args: argparse.Namespace) -> int:
 
     return serve(args.config, args.overrides, episode=args.episode, rate_hz=args.rate,
                  domain_id=args.domain_id, loopback_only=not args.any_interface,
-                 publish_instance=args.instance, ready=lambda text: print(text, flush=True))
+                 privileged=args.privileged, ready=lambda text: print(text, flush=True))
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from embodied.ros.deploy import deploy
+
+    loopback_only = True if args.loopback else (False if args.any_interface else None)
+    cfg, summary = deploy(args.config, args.overrides, robot=args.robot, goals=args.goal, sim=args.sim,
+                     episodes=args.episodes, bag=args.bag, domain_id=args.domain_id,
+                     loopback_only=loopback_only, sim_rate=args.sim_rate)
+    print(f"results: {cfg.run.output} ({summary['episodes']} episodes, {summary['failed']} failed)")
+    return 0
 
 
 def _add_job_command(sub: Any, name: str, help_text: str, func: Any) -> None:
@@ -204,10 +216,27 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--episode", type=int, default=0, metavar="N", help="episode index in the split")
     sim.add_argument("--rate", type=float, default=15.0, metavar="HZ", help="sensor publishing rate")
     sim.add_argument("--domain-id", type=int, default=None, metavar="ID", help="ROS_DOMAIN_ID (default: from the pid)")
-    sim.add_argument("--instance", action="store_true", help="also publish the instance image")
+    sim.add_argument("--privileged", action="store_true",
+                     help="also publish the semantic and instance images (ground-truth localizers, oracles)")
     sim.add_argument("--any-interface", action="store_true",
                      help="do not restrict DDS to loopback (to reach RViz on another machine)")
     sim.set_defaults(func=_cmd_ros_sim)
+
+    dep = sub.add_parser("deploy", help="run an experiment's agent on a ROS 2 robot (or on ros-sim)")
+    dep.add_argument("config", metavar="CONFIG", help="experiment YAML whose agent to deploy")
+    dep.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. env.episodes=2")
+    dep.add_argument("--robot", metavar="FILE", help="YAML of robot settings: topics, limits, speeds")
+    dep.add_argument("--goal", action="append", metavar="TEXT", help="an episode's goal (repeat for more)")
+    dep.add_argument("--sim", action="store_true",
+                     help="start embodied ros-sim on the experiment's env and run its episodes there")
+    dep.add_argument("--episodes", type=int, metavar="N", help="the first N episodes")
+    dep.add_argument("--bag", action="store_true", help="record the topics to a rosbag2 folder in the run")
+    dep.add_argument("--domain-id", type=int, default=None, metavar="ID", help="ROS_DOMAIN_ID")
+    where = dep.add_mutually_exclusive_group()
+    where.add_argument("--loopback", action="store_true", help="keep DDS on 127.0.0.1 (default with --sim)")
+    where.add_argument("--any-interface", action="store_true", help="reach a robot on the network (default without --sim)")
+    dep.add_argument("--sim-rate", type=float, default=15.0, metavar="HZ", help="ros-sim's publishing rate")
+    dep.set_defaults(func=_cmd_deploy)
     return parser
 
 

@@ -21,7 +21,7 @@ from tests.ros_robot import connected, wait_for  # noqa: E402
 
 def test_actions_run_closed_loop_on_odometry() -> None:
     with connected(SafetyLimits(max_sensor_age=0.5, action_timeout=5.0)) as (robot, transport):
-        env = RosRobotEnv(RosRobotConfig(goal="Mug", linear_speed=0.3, angular_speed=1.0), transport=transport)
+        env = RosRobotEnv(RosRobotConfig(goals=["Mug"], linear_speed=0.3, angular_speed=1.0), transport=transport)
         obs, info = env.reset()
         assert obs["rgb"].shape == (4, 4, 3) and obs["depth"].shape == (4, 4, 1) and obs["goal"] == "Mug"
         assert info["camera"]["fx"] == 2.0 and env.observation_space.contains(obs)

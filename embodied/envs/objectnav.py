@@ -272,10 +272,11 @@ class ObjectNavEnv(gym.Env):
         not per action)."""
         return self._observe()
 
-    def stop_metrics(self) -> dict[str, Any]:
-        """The episode's metrics as if Stop were called here (what `ros-sim` reports at the end)."""
+    def stop_metrics(self, stop_called: bool = True) -> dict[str, Any]:
+        """The episode's metrics ended here -- by Stop, or (`stop_called=False`) by a step limit
+        or a safety halt, which never succeed. What `ros-sim` reports when a client ends it."""
         self._observe(segment=True)
-        return self._metrics(stop_called=True)
+        return self._metrics(stop_called=stop_called)
 
     # ----------------------------------------------------------------------------- internals
     def _slide(self, distance: float) -> bool:

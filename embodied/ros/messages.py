@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MalformedMessage", "image_to_rgb", "image_to_depth", "camera_info_to_camera",
+__all__ = ["MalformedMessage", "image_to_rgb", "image_to_depth", "image_to_labels", "camera_info_to_camera",
            "odometry_to_xyyaw", "relative_pose", "yaw_from_quaternion"]
 
 #: bytes per pixel and channels of the encodings a camera driver commonly sends
 _ENCODINGS = {"rgb8": (3, np.uint8), "bgr8": (3, np.uint8), "rgba8": (4, np.uint8), "bgra8": (4, np.uint8),
-              "mono8": (1, np.uint8), "16UC1": (1, np.uint16), "mono16": (1, np.uint16), "32FC1": (1, np.float32)}
+              "mono8": (1, np.uint8), "16UC1": (1, np.uint16), "mono16": (1, np.uint16), "32FC1": (1, np.float32),
+              "32SC1": (1, np.int32)}
 
 
 class MalformedMessage(ValueError):
@@ -73,6 +74,12 @@ def image_to_depth(msg: Any, max_depth: float = 10.0) -> np.ndarray:
     if bad.all():
         raise MalformedMessage(f"depth image with no valid pixel (all 0, NaN, inf or > {max_depth} m)")
     return np.where(bad, 0.0, depth).astype(np.float32)
+
+
+def image_to_labels(msg: Any) -> np.ndarray:
+    """(H, W) int32 ids of a `32SC1` label image (semantic or instance segmentation)."""
+    pixels, _ = _pixels(msg, ("32SC1",))
+    return np.ascontiguousarray(pixels[..., 0])
 
 
 def camera_info_to_camera(msg: Any, camera_height: float) -> dict[str, Any]:

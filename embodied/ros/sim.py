@@ -5,10 +5,15 @@ user can point RViz at.
 `cmd_vel` over the elapsed time (`ObjectNavEnv.drive`: the env's collision rule, so the robot slides
 into nothing), renders, and publishes on the driver-default topics: rgb (`rgb8`), depth (`32FC1`,
 metres), camera_info (K from the renderer's intrinsics) and odometry (frame `odom`, child
-`base_link`; the world pose) -- all with one stamp -- and, with `publish_instance`, the instance
-image (`32SC1`) on `/embodied/instance`. A command older than `cmd_timeout` counts as zero, as a
+`base_link`; the world pose) -- all with one stamp. A command older than `cmd_timeout` counts as zero, as a
 base driver's own watchdog does. Velocities are clamped to `max_linear`/`max_angular` like a real
 base's firmware.
+
+Episodes and scores travel on the topics of `sim_link`: the sim publishes the served episode
+(latched), loads the episode a client asks for, and on a client's stop freezes the robot and
+publishes the env's own metrics -- so `embodied deploy --sim` scores exactly as `embodied run`.
+With `privileged`, it also publishes the semantic and instance images (32SC1) that ground-truth
+localizers and oracles read.
 """
 from __future__ import annotations
 
@@ -20,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from embodied.ros import sim_link
 from embodied.ros.transport import RosTopics
 
-__all__ = ["RosSim", "INSTANCE_TOPIC"]
-
-INSTANCE_TOPIC = "/embodied/instance"
+__all__ = ["RosSim", "serve"]
 
 
 def _image(cls: Any, array: np.ndarray, encoding: str, stamp: Any, frame: str) -> Any:
@@ -40,20 +44,25 @@ class RosSim:
     """An ObjectNav episode served as a ROS 2 robot (module docstring)."""
 
     def __init__(self, env: Any, topics: RosTopics | None = None, rate_hz: float = 15.0,
-                 publish_instance: bool = False, cmd_timeout: float = 0.5, max_linear: float = 0.5,
-                 max_angular: float = 1.5, node_name: str = "embodied_sim") -> None:
+                 privileged: bool = False, cmd_timeout: float = 0.5, max_linear: float = 0.5,
+                 max_angular: float = 1.5, node_name: str = "embodied_sim",
+                 reset_info: dict[str, Any] | None = None) -> None:
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
+        from std_msgs.msg import String
 
         self.env = env
         self.topics = topics or RosTopics()
         self.cmd_timeout, self.max_linear, self.max_angular = cmd_timeout, max_linear, max_angular
-        self.publish_instance = publish_instance
-        self._Image, self._CameraInfo, self._Odometry = Image, CameraInfo, Odometry
+        self.privileged = privileged
+        self._Image, self._CameraInfo, self._Odometry, self._String = Image, CameraInfo, Odometry, String
+        self.stopped = False                    # a client ended the episode: the robot is frozen
+        self._request_id: str | None = None
         self._lock = threading.Lock()
         self._cmd = (0.0, 0.0, -math.inf)      # (linear, angular, monotonic time received)
         self._last_tick: float | None = None
@@ -64,7 +73,7 @@ class RosSim:
         self.received: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._owns_context = not rclpy.ok()
         if self._owns_context:
-            rclpy.init()
+            rclpy.init(signal_handler_options=SignalHandlerOptions.NO)   # our handlers stop the base first
         self.node = rclpy.create_node(node_name)
         t = self.topics
         q = qos_profile_sensor_data
@@ -72,9 +81,18 @@ class RosSim:
                      "depth": self.node.create_publisher(Image, t.depth, q),
                      "camera": self.node.create_publisher(CameraInfo, t.camera_info, q),
                      "odom": self.node.create_publisher(Odometry, t.odom, 10)}
-        if publish_instance:
-            self.pubs["instance"] = self.node.create_publisher(Image, INSTANCE_TOPIC, q)
+        if privileged:
+            self.pubs["instance"] = self.node.create_publisher(Image, sim_link.INSTANCE_TOPIC, q)
+            self.pubs["semantic"] = self.node.create_publisher(Image, sim_link.SEMANTIC_TOPIC, q)
+        latched = sim_link.latched_qos()
+        self.pubs["episode"] = self.node.create_publisher(String, sim_link.EPISODE_TOPIC, latched)
+        self.pubs["result"] = self.node.create_publisher(String, sim_link.RESULT_TOPIC, latched)
         self.node.create_subscription(Twist, t.cmd_vel, self._on_cmd, 10)
+        self.node.create_subscription(String, sim_link.RESET_TOPIC, self._on_reset, 10)
+        self.node.create_subscription(String, sim_link.STOP_TOPIC, self._on_stop, 10)
+        self.rejected: list[str] = []
+        if reset_info is not None:
+            self._announce(reset_info)
         self.node.create_timer(1.0 / rate_hz, self.tick)
         self.executor = SingleThreadedExecutor(context=self.node.context)
         self.executor.add_node(self.node)
@@ -89,6 +107,51 @@ class RosSim:
             self._cmd = (max(-self.max_linear, min(self.max_linear, v)),
                          max(-self.max_angular, min(self.max_angular, w)), time.monotonic())
 
+    # ------------------------------------------------------------------------------ episodes
+    def _announce(self, info: dict[str, Any]) -> None:
+        """Publish the served episode (latched): what a client needs from the env's reset info."""
+        data = {key: info[key] for key in ("episode_id", "goal", "categories", "camera") if key in info}
+        data["request_id"] = self._request_id
+        if self.privileged and "privileged" in info:
+            data["privileged"] = {"goal_semantic_id": info["privileged"]["goal_semantic_id"]}
+        self.pubs["episode"].publish(sim_link.encode(self._String, data))
+
+    def _reject(self, reason: str) -> None:
+        self.rejected.append(reason)
+        self.node.get_logger().warning(reason)
+
+    def _on_reset(self, msg: Any) -> None:
+        data = sim_link.decode(msg)
+        if data is None or not isinstance(data.get("episode"), dict) or "request_id" not in data:
+            self._reject(f"{sim_link.RESET_TOPIC}: rejected: expected {{\"request_id\", \"episode\"}}, got {msg.data[:80]!r}")
+            return
+        if data["request_id"] == self._request_id:
+            return                              # a re-sent request already served
+        try:
+            _, info = self.env.reset(options={"episode": data["episode"]})
+        except Exception as exc:  # noqa: BLE001 - a bad request must not end the sim
+            self._reject(f"{sim_link.RESET_TOPIC}: cannot load episode: {type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            self._cmd = (0.0, 0.0, -math.inf)
+            self._request_id = str(data["request_id"])
+        self.stopped = False
+        self._announce(info)
+
+    def _on_stop(self, msg: Any) -> None:
+        data = sim_link.decode(msg)
+        episode = getattr(self.env, "episode", None) or {}
+        if data is None or str(data.get("episode_id")) != str(episode.get("episode_id")):
+            self._reject(f"{sim_link.STOP_TOPIC}: rejected: not the served episode "
+                         f"{episode.get('episode_id')!r}: {msg.data[:80]!r}")
+            return
+        if not self.stopped:
+            self.stopped = True
+            self.metrics = self.env.stop_metrics(stop_called=bool(data.get("stop_called", True)))
+        self.pubs["result"].publish(sim_link.encode(self._String, {"episode_id": episode["episode_id"],
+                                                                   "metrics": self.metrics}))
+
+    # ------------------------------------------------------------------------------ motion
     def tick(self) -> None:
         """Integrate the current command since the last tick, then publish one set of messages."""
         now = time.monotonic()
@@ -96,7 +159,7 @@ class RosSim:
             v, w, received = self._cmd
             dt = 0.0 if self._last_tick is None else now - self._last_tick
             self._last_tick = now
-        if now - received > self.cmd_timeout:
+        if now - received > self.cmd_timeout or self.stopped:
             v = w = 0.0
         if dt > 0 and (v or w) and not self.env.drive(v * dt, w * dt):
             self.blocked += 1
@@ -121,8 +184,9 @@ class RosSim:
         odom.pose.pose.orientation.z = math.sin(env.yaw / 2.0)
         odom.pose.pose.orientation.w = math.cos(env.yaw / 2.0)
         self.pubs["odom"].publish(odom)
-        if self.publish_instance and "instance" in obs:
-            self.pubs["instance"].publish(_image(self._Image, obs["instance"].astype(np.int32), "32SC1", stamp, frame))
+        for key in ("instance", "semantic"):
+            if key in self.pubs and key in obs:
+                self.pubs[key].publish(_image(self._Image, obs[key].astype(np.int32), "32SC1", stamp, frame))
         self.published_at = time.monotonic()
 
     def start(self) -> "RosSim":
@@ -152,7 +216,7 @@ class RosSim:
 
 
 def serve(config: str, overrides: list[str], episode: int = 0, rate_hz: float = 15.0,
-          domain_id: int | None = None, loopback_only: bool = True, publish_instance: bool = False,
+          domain_id: int | None = None, loopback_only: bool = True, privileged: bool = False,
           ready: Any = print) -> int:
     """`embodied ros-sim`: serve episode `episode` of an experiment's ObjectNav env until Ctrl-C or
     SIGTERM. Returns the exit code (0 after a signal)."""
@@ -172,13 +236,13 @@ def serve(config: str, overrides: list[str], episode: int = 0, rate_hz: float = 
         import os
 
         os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    env = registry.make_env(cfg.env, privileged=publish_instance)
+    env = registry.make_env(cfg.env, privileged=privileged)
     if not hasattr(env, "drive"):
         env.close()
         raise ConfigError(f"env {cfg.env.id!r} cannot be driven by velocity; ros-sim serves "
                           "embodied/ObjectNav-PyBullet-v0")
-    env.reset(options={"episode": episodes[episode]})
-    sim = RosSim(env, rate_hz=rate_hz, publish_instance=publish_instance)
+    _, info = env.reset(options={"episode": episodes[episode]})
+    sim = RosSim(env, rate_hz=rate_hz, privileged=privileged, reset_info=info)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -44,6 +44,9 @@ class RobotTransport(Protocol):
     def latest(self) -> dict[str, Any]:
         """The newest valid rgb, depth, camera (dict) and odom ([x, y, yaw]) received, by name."""
 
+    def received(self) -> dict[str, float]:
+        """When (monotonic s) the newest valid message of each stream arrived."""
+
     def command(self, linear: float, angular: float) -> bool:
         """Publish a velocity (clamped); False (and a zero command) when the watchdog has fired."""
 
@@ -66,6 +69,7 @@ class RobotTransport(Protocol):
 @dataclass
 class _Latest:
     values: dict[str, Any] = field(default_factory=dict)
+    received: dict[str, float] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
 
 
@@ -75,8 +79,10 @@ class Ros2Transport:
 
     def __init__(self, topics: RosTopics | None = None, limits: SafetyLimits | None = None,
                  camera_height: float = 0.88, max_depth: float = 10.0, node_name: str = "embodied_robot",
-                 watchdog_hz: float = 20.0, log: Callable[[str], None] | None = None) -> None:
+                 watchdog_hz: float = 20.0, log: Callable[[str], None] | None = None,
+                 labels: tuple[str, ...] = ()) -> None:
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
         from rclpy.executors import SingleThreadedExecutor
@@ -94,7 +100,7 @@ class Ros2Transport:
         self._log = log or (lambda text: None)
         self._owns_context = not rclpy.ok()
         if self._owns_context:
-            rclpy.init()
+            rclpy.init(signal_handler_options=SignalHandlerOptions.NO)   # our handlers stop the base first
         self.node = rclpy.create_node(node_name)
         t = self.topics
         self.node.create_subscription(Image, t.rgb, self._on("rgb", messages.image_to_rgb), qos_profile_sensor_data)
@@ -103,6 +109,12 @@ class Ros2Transport:
         self.node.create_subscription(CameraInfo, t.camera_info,
                                       self._on("camera", lambda m: messages.camera_info_to_camera(m, camera_height)),
                                       qos_profile_sensor_data)
+        from embodied.ros import sim_link
+
+        for name in labels:           # "semantic" / "instance": what `ros-sim --privileged` serves
+            topic = {"semantic": sim_link.SEMANTIC_TOPIC, "instance": sim_link.INSTANCE_TOPIC}[name]
+            self.node.create_subscription(Image, topic, self._on(name, messages.image_to_labels),
+                                          qos_profile_sensor_data)
         self.node.create_subscription(Odometry, t.odom, self._on("odom", messages.odometry_to_xyyaw), 10)
         self.node.create_subscription(Bool, t.estop, lambda m: self.watchdog.estop(bool(m.data)), 10)
         self.publisher = self.node.create_publisher(Twist, t.cmd_vel, 10)
@@ -132,6 +144,7 @@ class Ros2Transport:
             now = time.monotonic()
             with self._lock:
                 self._latest.values[name] = value
+                self._latest.received[name] = now
                 self.watchdog.seen(name, now)
         return callback
 
@@ -152,6 +165,10 @@ class Ros2Transport:
     def latest(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._latest.values)
+
+    def received(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._latest.received)
 
     def rejected(self) -> list[str]:
         """Reasons of every message rejected so far (malformed images, odometry, camera info)."""
