@@ -49,3 +49,27 @@ def test_a_stale_stream_ends_the_episode_with_the_base_stopped() -> None:
         _, _, term, _, info = env.step(A.MOVE_AHEAD)
         assert term and "depth" in info["halted"]
         assert wait_for(lambda: robot.commands[-1][1:] == (0.0, 0.0))
+
+
+def test_the_estop_ends_the_episode_during_a_move_with_the_base_stopped() -> None:
+    from std_msgs.msg import Bool
+
+    with connected(SafetyLimits(max_sensor_age=0.5, action_timeout=10.0)) as (robot, transport):
+        env = RosRobotEnv(RosRobotConfig(linear_speed=0.02), transport=transport)   # a long move
+        env.reset()
+        button = robot.node.create_publisher(Bool, "/estop", 10)
+        import threading
+        import time
+
+        def press() -> None:
+            time.sleep(0.5)
+            button.publish(Bool(data=True))
+
+        threading.Thread(target=press, daemon=True).start()
+        t0 = time.monotonic()
+        _, _, term, trunc, info = env.step(A.MOVE_AHEAD)
+        assert term and not trunc and info["halted"] == "e-stop engaged"
+        assert time.monotonic() - t0 < 2.0                    # not the action's own 12 s
+        assert info["metrics"]["stop_called"] is False and info["record"]["halted"] == "e-stop engaged"
+        assert wait_for(lambda: robot.commands[-1][1:] == (0.0, 0.0))
+        assert any(v > 0 for _, v, _ in robot.commands)       # it was moving before the button
