@@ -62,7 +62,7 @@ def test_every_builtin_env_is_registered_once_in_each_registry() -> None:
     """The package's Gym ids (one site: embodied/__init__.py) are exactly the project registry's
     built-in envs, with the same classes, and this file tests every one of them."""
     builtin = {i for i in registry.ids("env")
-               if (registry.get("env", i).registered_by or "").startswith("embodied.")}
+               if (registry.get("env", i).registered_by or "").startswith(registry.BUILTIN_PACKAGES)}
     assert builtin == set(embodied._GYM_IDS) == set(SMALL)
     for env_id in builtin:
         assert gym.spec(env_id).entry_point == embodied._GYM_IDS[env_id]

@@ -23,7 +23,7 @@ require_ros("rclpy")
 from embodied.config import ConfigError  # noqa: E402
 from embodied.envs import objectnav_episodes as eps  # noqa: E402
 from embodied.ros import loopback  # noqa: E402
-from embodied.ros.deploy import deploy, deploy_config  # noqa: E402
+from embodied.ros.deploy import REGISTRATION, deploy, deploy_config  # noqa: E402
 from embodied.ros.robot_env import ENV_ID  # noqa: E402
 from tests.ros_robot import Robot, wait_for  # noqa: E402
 
@@ -107,6 +107,7 @@ def test_deploy_config_swaps_only_the_env(tmp_path) -> None:
     cfg = deploy_config("experiments/cow_pybullet.yaml", [], goals=["Mug", "red apple"])
     assert cfg.env.id == ENV_ID and cfg.env.split == "goals" and cfg.env.goals == ["Mug", "red apple"]
     assert cfg.agent.id == "cow" and cfg.run.workers == 1 and cfg.run.output == "runs/cow_pybullet-deploy-robot"
+    assert cfg.run.imports == [REGISTRATION]            # so the run's config.yaml runs with `embodied run`
     sim = deploy_config("experiments/cow_pybullet.yaml", ["env.split=test"], sim=True, episodes=3)
     assert sim.env.sim and sim.env.sim_env.split == "test" and sim.env.sim_env.episodes == 3
     assert sim.env.max_steps == 250

@@ -25,7 +25,10 @@ from typing import Any, Iterator
 from embodied.config import ConfigError, ExperimentConfig, from_dict, load_config, to_dict
 from embodied.ros.robot_env import ENV_ID
 
-__all__ = ["deploy_config", "deploy", "BAG_TOPICS"]
+__all__ = ["deploy_config", "deploy", "BAG_TOPICS", "REGISTRATION"]
+
+#: The module that registers `embodied/RosRobot-v0` (not a built-in env: it needs a robot).
+REGISTRATION = "embodied.ros.registration"
 
 #: Types of the topics a deploy records (RosTopics field -> ROS type name).
 BAG_TOPICS = {"rgb": "sensor_msgs/msg/Image", "depth": "sensor_msgs/msg/Image",
@@ -50,8 +53,13 @@ def deploy_config(config: str, overrides: list[str], robot: str | None = None, g
     `robot` is a YAML file of `RosRobotConfig` settings (topics, limits, speeds); a config whose
     env already is the robot (a deploy's own config.yaml) is used as it is.
     """
+    from embodied import registry
+
+    registry.import_modules([REGISTRATION])
     cfg = load_config(config, overrides)
     data = to_dict(cfg)
+    if REGISTRATION not in data["run"]["imports"]:
+        data["run"]["imports"].append(REGISTRATION)     # config.yaml runs again with `embodied run`
     if cfg.env.id != ENV_ID:
         env = _robot_settings(robot) if robot else {}
         if not isinstance(env, dict):
