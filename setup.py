@@ -38,7 +38,7 @@ setup(
         # reads mutmut 3's mutants/*.meta files and its status codes)
         "dev": ["pytest>=8.0", "transformers>=4.40", "mutmut>=3.8.1,<4"],
         "thor": ["ai2thor>=5.0"],
-        "ray": ["ray>=2.9"],
+        "ray": ["ray>=2.50,<3"],
         "owlvit": ["transformers>=4.40"],
         # ROS 2 from PyPI wheels (no apt, no sourcing); rmw_fastrtps is what rclpy loads by default
         "ros": ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-sensor-msgs", "ros-geometry-msgs",

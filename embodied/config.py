@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import difflib
 import enum
+import math
 import os
 import re
 import tempfile
@@ -103,6 +104,10 @@ class RunConfig:
     `device` is the torch device agents put their networks on: `cpu`, `cuda`, `cuda:N` or `mps`.
     Only its spelling is checked here (a config is data and may be written on a machine without the
     device); whether this machine has it is checked when a run starts (`preflight.check_device`).
+
+    `backend` is where the workers run: `local` processes, or `ray` actors on a Ray cluster
+    (`ray_address`: `auto`, `HOST:PORT`, or null to start a Ray instance on this machine), each
+    reserving `cpus_per_worker` CPUs and `gpus_per_worker` GPUs; the records are the same either way.
     """
 
     workers: int = 1
@@ -113,8 +118,16 @@ class RunConfig:
     retries: int = 1
     progress: bool = True
     imports: list[str] = field(default_factory=list)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.cpus_per_worker) and self.cpus_per_worker > 0):
+            raise ConfigError(f"expected a number > 0, got {self.cpus_per_worker}", key="cpus_per_worker")
+        if not (math.isfinite(self.gpus_per_worker) and self.gpus_per_worker >= 0):
+            raise ConfigError(f"expected a number >= 0, got {self.gpus_per_worker}", key="gpus_per_worker")
         if self.workers < 1:
             raise ConfigError(f"expected an integer >= 1, got {self.workers}", key="workers")
         if self.retries < 0:

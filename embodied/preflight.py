@@ -21,7 +21,8 @@ from embodied.results import read_records, read_summary, summarize
 __all__ = ["RESUME_IGNORES", "check_resumable", "check_output", "check_device", "finished_summary"]
 
 #: Settings that may change between a run and its resume (they do not change any record).
-RESUME_IGNORES = ("run.workers", "run.progress", "run.output")
+RESUME_IGNORES = ("run.workers", "run.progress", "run.output", "run.backend", "run.ray_address",
+                  "run.cpus_per_worker", "run.gpus_per_worker")
 
 
 def check_resumable(cfg: ExperimentConfig, out: Path) -> None:

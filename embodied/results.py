@@ -189,7 +189,7 @@ def _medians(records: list[dict[str, Any]], names: list[str]) -> dict[str, float
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`{"episodes", "failed", "metrics": {name: mean}, "medians": {name: median},
+    """`{"episodes", "failed", "retried", "metrics": {name: mean}, "medians": {name: median},
     "per_category": {cat: {"episodes", metric...}}}`.
 
     Failed episodes (error not null) count as success = spl = soft_spl = 0; other metrics average
@@ -205,6 +205,8 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "episodes": len(records),
         "failed": sum(1 for r in records if r.get("error")),
+        # episodes that needed more than one attempt (an exception, or a worker/node that died)
+        "retried": sum(1 for r in records if int(r.get("attempts") or 1) > 1),
         "metrics": _means(records, names),
         "medians": _medians(records, names),
         "per_category": per_category,

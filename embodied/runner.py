@@ -421,17 +421,35 @@ def run_experiment(cfg: ExperimentConfig, console: Any = None) -> dict[str, Any]
     console = console or Console()
     cfg = resolve(cfg)
     out = Path(cfg.run.output)
-    check_device(cfg.run.device)
+    if cfg.run.backend == "local":
+        check_device(cfg.run.device)        # on Ray, the cluster's workers must have it (ray_session)
     episodes = registry.list_episodes(cfg.env)  # a bad split/dataset fails here, before any episode
     check_resumable(cfg, out)  # before creating anything: a refused run leaves no trace
     summary = finished_summary(out, episodes)
     if summary is not None:  # nothing to run or write: show it (works on a read-only copy)
         console.print(f"{out}: all {len(episodes)} episodes already done", highlight=False, soft_wrap=True)
-        print_summary(summary, console, title=f"{cfg.name}: {summary['episodes']} episodes, "
-                                              f"{summary['failed']} failed ({out})")
+        print_summary(summary, console, title=_title(cfg, summary, out))
         if not (out / "summary.png").exists():
             _plot(summary, out)
         return summary
+    with contextlib.ExitStack() as stack:
+        if cfg.run.backend == "ray":   # connect and check the cluster before anything is written
+            from embodied.ray_backend import ray_session
+
+            stack.enter_context(ray_session(cfg))
+        summary = _run_in(cfg, out, episodes, console)
+    print_summary(summary, console, title=_title(cfg, summary, out))
+    _plot(summary, out)
+    return summary
+
+
+def _title(cfg: ExperimentConfig, summary: dict[str, Any], out: Path) -> str:
+    retried = f", {summary['retried']} retried" if summary.get("retried") else ""
+    return f"{cfg.name}: {summary['episodes']} episodes, {summary['failed']} failed{retried} ({out})"
+
+
+def _run_in(cfg: ExperimentConfig, out: Path, episodes: list[dict[str, Any]], console: Any) -> dict[str, Any]:
+    """Run the episodes still missing from `out` and write the summary; returns it."""
     check_output(out)
     with _output_lock(out):
         check_resumable(cfg, out)  # again, now that no other run can write the folder
@@ -444,6 +462,8 @@ def run_experiment(cfg: ExperimentConfig, console: Any = None) -> dict[str, Any]
                 console.print(f"resuming {out}: {len(episodes) - len(todo)} of {len(episodes)} episodes "
                               "already done", highlight=False, soft_wrap=True)
             run = _run_serial if cfg.run.workers == 1 else _run_parallel
+            if cfg.run.backend == "ray":
+                from embodied.ray_backend import run_ray as run
             wanted = {spec["episode_id"] for spec in episodes}
             with ProgressReporter(cfg.name, len(episodes), [r for r in log.records if r["episode_id"] in wanted],
                                   console, bar=cfg.run.progress) as progress:
@@ -453,9 +473,6 @@ def run_experiment(cfg: ExperimentConfig, console: Any = None) -> dict[str, Any]
             by_id = {r["episode_id"]: r for r in log.records}
         summary = summarize([by_id[s["episode_id"]] for s in episodes if s["episode_id"] in by_id])
         write_summary(summary, out / "summary.json")
-    print_summary(summary, console, title=f"{cfg.name}: {summary['episodes']} episodes, "
-                                          f"{summary['failed']} failed ({out})")
-    _plot(summary, out)
     return summary
 
 

@@ -24,6 +24,17 @@ TOY_YAML = {
 }
 
 
+def require_extra(module: str, extra: str, variable: str) -> None:
+    """Skip the calling test module when `module` (from the `extra`) is missing -- or fail it when
+    the environment says it must be there (`variable`=1, as `.ci/run` sets for ros and ray)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get(variable) == "1":
+            pytest.fail(f"{variable}=1 but {module} is not installed (pip install -e .[{extra}])", pytrace=False)
+        pytest.skip(f"{module} is not installed (pip install -e .[{extra}])", allow_module_level=True)
+
+
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

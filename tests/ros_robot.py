@@ -71,15 +71,9 @@ class Robot:
 def require_ros(module: str = "rclpy") -> None:
     """Skip the calling test module when `module` is missing -- or fail it when the environment
     says ROS must be there (`EMBODIED_REQUIRE_ROS=1`, as `.ci/run` sets)."""
-    import importlib.util
+    from tests.conftest import require_extra
 
-    import pytest
-
-    if importlib.util.find_spec(module) is None:
-        if os.environ.get("EMBODIED_REQUIRE_ROS") == "1":
-            pytest.fail(f"EMBODIED_REQUIRE_ROS=1 but {module} is not installed (pip install -e .[ros])",
-                        pytrace=False)
-        pytest.skip(f"{module} is not installed (pip install -e .[ros])", allow_module_level=True)
+    require_extra(module, "ros", "EMBODIED_REQUIRE_ROS")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
