@@ -15,8 +15,9 @@ PyBullet EGL renderer is pointed at the same device (`EGL_VISIBLE_DEVICES`, read
 A cluster without the GPUs asked for is refused before any episode.
 
 Where Ray starts here (`run.ray_address` null), it is a private single-node instance on 127.0.0.1
-with as many CPUs as the workers reserve, no dashboard and no usage statistics, shut down at the
-end; `auto` or `HOST:PORT` joins a running cluster (`ray start` on each node) and leaves it running.
+(`ray_environment`: every socket on loopback) with as many CPUs as the workers reserve, no
+dashboard and no usage statistics, shut down at the end; `auto` or `HOST:PORT` joins a running
+cluster (`ray start` on each node) and leaves it running.
 """
 from __future__ import annotations
 
@@ -37,9 +38,19 @@ MAX_STARTUP_DEATHS = 3
 START_TIMEOUT = 600.0
 
 
-def ray_environment() -> dict[str, str]:
-    """What every Ray process started from here gets: no usage statistics, no external address."""
-    return {"RAY_USAGE_STATS_ENABLED": "0"}
+def ray_environment(address: str | None) -> dict[str, str]:
+    """What the Ray processes of a run at `address` (None: started here) need in their environment.
+
+    No usage statistics. And where the cluster is this machine's own (started here, or an address
+    on 127.0.0.0/8), Ray's local-only mode, which makes every Ray process bind and connect on
+    127.0.0.1: by default Ray 2.x takes the address of the interface that routes to the internet as
+    the node's, even when told `--node-ip-address 127.0.0.1` (measured: gcs_server and raylet
+    listened on every interface). Must be set before `import ray` (Ray reads it at import).
+    """
+    env = {"RAY_USAGE_STATS_ENABLED": "0"}
+    if address is None or address.startswith(("127.", "localhost")):
+        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    return env
 
 
 class EpisodeActor:
@@ -82,13 +93,13 @@ class EpisodeActor:
 def ray_session(cfg: ExperimentConfig) -> Iterator[Any]:
     """Connect to (or start) Ray and check the cluster has what the workers reserve -- before the
     run writes anything; a Ray started here is shut down at the end."""
+    for key, value in ray_environment(cfg.run.ray_address).items():
+        os.environ.setdefault(key, value)
     try:
         import ray
     except ImportError:
         raise ConfigError("run.backend: got 'ray', but ray is not installed; pip install -e .[ray] "
                           "(or set run.backend=local)") from None
-    for key, value in ray_environment().items():
-        os.environ.setdefault(key, value)
     started = False
     if not ray.is_initialized():
         address = cfg.run.ray_address
@@ -121,11 +132,11 @@ def _check_resources(ray: Any, cfg: ExperimentConfig) -> None:
                           "the GPUs from such workers: expected run.gpus_per_worker > 0 (e.g. 1 or 0.5)")
     have = ray.cluster_resources()
     if run.gpus_per_worker > 0 and have.get("GPU", 0.0) < run.gpus_per_worker:
-        raise ConfigError(f"run.gpus_per_worker: each worker needs {run.gpus_per_worker} GPU(s) but the Ray "
+        raise ConfigError(f"run.gpus_per_worker: each worker needs {run.gpus_per_worker:g} GPU(s) but the Ray "
                           f"cluster has {have.get('GPU', 0.0):g}; expected a cluster with GPUs "
                           "(or run.device=cpu and run.gpus_per_worker=0)")
     if have.get("CPU", 0.0) < run.cpus_per_worker:
-        raise ConfigError(f"run.cpus_per_worker: each worker needs {run.cpus_per_worker} CPU(s) but the Ray "
+        raise ConfigError(f"run.cpus_per_worker: each worker needs {run.cpus_per_worker:g} CPU(s) but the Ray "
                           f"cluster has {have.get('CPU', 0.0):g}")
 
 

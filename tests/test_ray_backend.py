@@ -33,9 +33,11 @@ N = 12
 @pytest.fixture(scope="module")
 def ray_session():
     """One Ray instance for the module (about 3 s to start); runs inside reuse it."""
+    from embodied.ray_backend import ray_environment
+
+    os.environ.update(ray_environment(None))    # before importing ray: loopback only
     import ray
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     yield ray
@@ -62,6 +64,18 @@ def test_ray_gives_the_local_backends_records(ray_session, toy_yaml: Path) -> No
     assert rec_ray["val-003"]["error"].startswith("RuntimeError: injected failure in val-003")
     assert rec_ray["val-003"]["attempts"] == 2 and sum_ray["failed"] == 1
     assert without_seconds(sum_ray) == without_seconds(sum_local)
+
+
+def test_every_ray_socket_is_on_loopback(ray_session, toy_yaml: Path) -> None:
+    import psutil
+
+    from embodied.netcheck import non_loopback_sockets
+
+    run(toy_yaml, f"run.output={toy_yaml.parent / 'ray'}", "run.workers=2", "run.backend=ray", "env.episodes=4")
+    pids = [p.pid for p in psutil.process_iter(["cmdline"])
+            if any(word in " ".join(p.info["cmdline"] or []) for word in ("ray::", "raylet", "gcs_server", "ray/_private"))]
+    assert len(pids) >= 3                                  # gcs, raylet, workers (the agents)
+    assert non_loopback_sockets(pids + [os.getpid()]) == []
 
 
 def test_ray_matches_local_on_the_objectnav_env(ray_session, tmp_path: Path) -> None:
@@ -131,7 +145,7 @@ def test_kill_9_of_the_driver_then_resume(toy_yaml: Path, tmp_path: Path) -> Non
     out = tmp_path / "ray"
     args = [sys.executable, "-m", "embodied.cli", "run", str(toy_yaml), f"run.output={out}", "run.backend=ray",
             "run.workers=2", "env.step_delay=0.05", "run.progress=false"]
-    env = {**cli_env(), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = cli_env()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:

@@ -10,10 +10,11 @@ machine's external address appeared again).
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
-from typing import Iterable, MutableMapping
+from typing import MutableMapping
+
+from embodied.netcheck import non_loopback_sockets, off_loopback  # noqa: F401 (re-exported)
 
 __all__ = ["PROFILE", "configure", "loopback_env", "non_loopback_sockets", "off_loopback", "free_domain_id"]
 
@@ -51,25 +52,3 @@ def free_domain_id(seed: int | None = None) -> int:
     """A domain id for one test run (from the pid by default), so parallel runs stay apart."""
     value = os.getpid() if seed is None else int(seed)
     return DOMAIN_RANGE[value % len(DOMAIN_RANGE)]
-
-
-def non_loopback_sockets(pids: Iterable[int]) -> list[str]:
-    """The inet sockets of these processes bound to an address outside 127.0.0.0/8 (or ::1),
-    as readable strings: what a loopback-only ROS 2 process must not have."""
-    import psutil
-
-    return [f"pid {pid}: {line}" for pid in pids
-            for line in off_loopback(psutil.Process(pid).net_connections(kind="inet"))]
-
-
-def off_loopback(connections: Iterable) -> list[str]:
-    """psutil connections (``laddr.ip``, ``laddr.port``, ``type``) bound outside loopback; an
-    unbound socket (empty ``laddr``) is fine, 0.0.0.0 (every interface) is not."""
-    bad = []
-    for conn in connections:
-        if not conn.laddr:
-            continue
-        if not ipaddress.ip_address(conn.laddr.ip).is_loopback:
-            kind = getattr(conn.type, "name", str(conn.type))
-            bad.append(f"{kind} {conn.laddr.ip}:{conn.laddr.port}")
-    return bad
