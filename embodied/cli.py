@@ -10,6 +10,7 @@
     embodied patch CONFIG.yaml [key=value ...]   PAINT and model soups on a CLIP
     embodied ros-sim CONFIG.yaml [--episode N]   the embedded world as a ROS 2 robot
     embodied deploy CONFIG.yaml [--sim | --goal TEXT ...] [--bag]   the experiment's agent on a robot
+    embodied bench scaling CONFIG.yaml [--workers 1 2] [--backends local ray]   episodes/s per worker count
 
 Exit codes: 0 success, 2 a configuration problem (one line on stderr, no traceback: the user's to
 fix), 1 anything else (with a traceback: a bug or a broken environment).
@@ -160,6 +161,12 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from embodied.evaluation import scaling
+
+    return scaling.main(args.config, args.overrides, args.workers, args.backends)
+
+
 def _add_job_command(sub: Any, name: str, help_text: str, func: Any) -> None:
     """`embodied train|eval SYSTEM CONFIG [key=value ...]` (one job file serves both)."""
     cmd = sub.add_parser(name, help=help_text)
@@ -237,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--any-interface", action="store_true", help="reach a robot on the network (default without --sim)")
     dep.add_argument("--sim-rate", type=float, default=15.0, metavar="HZ", help="ros-sim's publishing rate")
     dep.set_defaults(func=_cmd_deploy)
+
+    bench = sub.add_parser("bench", help="measure how a run scales with workers and backends")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    sc = bench_sub.add_parser("scaling", help="episodes/s, speed-up and efficiency for 1, 2, ... workers")
+    sc.add_argument("config", metavar="CONFIG", help="experiment YAML (its episodes are run once per setting)")
+    sc.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. env.episodes=40")
+    sc.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N", help="worker counts (default 1 2)")
+    sc.add_argument("--backends", nargs="+", default=["local", "ray"], metavar="NAME",
+                    help="backends to measure (default local ray)")
+    sc.set_defaults(func=_cmd_bench)
     return parser
 
 

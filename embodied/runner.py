@@ -15,6 +15,8 @@ Why it is built this way:
 - An exception inside an episode is retried `run.retries` times with a freshly built env+agent
   (state left by the failure must not leak into the retry), then recorded with its error.
 - `run.workers = 1` runs in-process (no pickling, easy debugging); a hard crash then ends the run.
+- `run.backend = ray` hands the same episodes to Ray actors instead of local processes
+  (`ray_backend.py`); the records come back here, so everything below the episode loop is shared.
 - A spawned worker gets the config as a plain dict and imports only the modules that registered the
   components it uses (`registry.modules_for`) plus `run.imports`, then validates the dict again:
   the same path as `config.yaml` -> config, so what a worker runs is what the run folder records.

@@ -44,9 +44,14 @@ def ray_session():
     ray.shutdown()
 
 
+PRINTED: list[str] = []
+
+
 def run(path: Path, *overrides: str) -> dict:
     console = Console(file=io.StringIO(), width=200)
-    return run_experiment(toy_config(path, *overrides), console=console)
+    summary = run_experiment(toy_config(path, *overrides), console=console)
+    PRINTED.append(console.file.getvalue())
+    return summary
 
 
 def _local_and_ray(toy_yaml: Path, *overrides: str) -> tuple[dict, dict, dict, dict]:
@@ -64,6 +69,8 @@ def test_ray_gives_the_local_backends_records(ray_session, toy_yaml: Path) -> No
     assert rec_ray["val-003"]["error"].startswith("RuntimeError: injected failure in val-003")
     assert rec_ray["val-003"]["attempts"] == 2 and sum_ray["failed"] == 1
     assert without_seconds(sum_ray) == without_seconds(sum_local)
+    # the progress report streams as records arrive from the cluster, as on the local backend
+    assert "[12/12] success" in PRINTED[-1] and "1 failed" in PRINTED[-1] and "1 retried" in PRINTED[-1]
 
 
 def test_every_ray_socket_is_on_loopback(ray_session, toy_yaml: Path) -> None:
