@@ -213,3 +213,24 @@ def test_cuda_without_a_gpu_is_refused_before_any_episode(ray_session, toy_yaml:
     with pytest.raises(ConfigError, match="run.gpus_per_worker: run.device is cuda but each worker reserves 0"):
         run(toy_yaml, f"run.output={out}", "run.backend=ray", "run.device=cuda")
     assert not out.exists()                                 # nothing written
+
+
+def test_bench_scaling_prints_speedups_and_checks_the_records(ray_session, toy_yaml: Path) -> None:
+    from embodied.evaluation import scaling
+
+    console = Console(file=io.StringIO(), width=250)
+    assert scaling.main(str(toy_yaml), ["env.step_delay=0.01"], [1, 2], ["local", "ray"], console=console) == 0
+    text = console.file.getvalue()
+    assert "toy: 12 episodes per setting" in text and "records identical across all settings: yes" in text
+    rows = [line for line in text.splitlines() if line.strip("│ ").startswith(("local", "ray"))]
+    assert len(rows) == 4 and all("1.00x" in rows[i] for i in (0, 2))   # speed-up is relative to 1 worker
+
+
+def test_bad_ray_settings_are_config_errors(toy_yaml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"run.cpus_per_worker: expected a number > 0, got 0"):
+        toy_config(toy_yaml, "run.cpus_per_worker=0")
+    with pytest.raises(ConfigError, match=r"run.backend: expected one of 'local', 'ray', got 'rey'.*did you mean 'ray'"):
+        toy_config(toy_yaml, "run.backend=rey")
+    monkeypatch.setitem(sys.modules, "ray", None)           # as where the ray extra is not installed
+    with pytest.raises(ConfigError, match=r"ray is not installed; pip install -e .\[ray\]"):
+        run(toy_yaml, "run.backend=ray")
