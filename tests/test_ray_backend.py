@@ -36,6 +36,9 @@ def ray_session():
     from embodied.ray_backend import ray_environment
 
     os.environ.update(ray_environment(None))    # before importing ray: loopback only
+    # as tests/ray_cluster.py's nodes: one process must not switch Ray's auth mode between sessions
+    # (measured: actors of a later session with another mode die before they start)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     import ray
 
     ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
