@@ -130,6 +130,11 @@ def _check_resources(ray: Any, cfg: ExperimentConfig) -> None:
     if run.device.startswith("cuda") and run.gpus_per_worker <= 0:
         raise ConfigError("run.gpus_per_worker: run.device is cuda but each worker reserves 0 GPUs; Ray hides "
                           "the GPUs from such workers: expected run.gpus_per_worker > 0 (e.g. 1 or 0.5)")
+    index = int(run.device.partition(":")[2] or 0) if run.device.startswith("cuda") else 0
+    if index >= max(1, int(run.gpus_per_worker)):
+        raise ConfigError(f"run.device: got {run.device!r}, but a Ray worker sees only the "
+                          f"{max(1, int(run.gpus_per_worker))} GPU(s) it reserves; expected run.device=cuda "
+                          "(Ray picks the GPU and sets CUDA_VISIBLE_DEVICES)")
     have = ray.cluster_resources()
     if run.gpus_per_worker > 0 and have.get("GPU", 0.0) < run.gpus_per_worker:
         raise ConfigError(f"run.gpus_per_worker: each worker needs {run.gpus_per_worker:g} GPU(s) but the Ray "

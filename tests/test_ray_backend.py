@@ -215,6 +215,8 @@ def test_cuda_without_a_gpu_is_refused_before_any_episode(ray_session, toy_yaml:
         run(toy_yaml, f"run.output={out}", "run.backend=ray", "run.device=cuda", "run.gpus_per_worker=1")
     with pytest.raises(ConfigError, match="run.gpus_per_worker: run.device is cuda but each worker reserves 0"):
         run(toy_yaml, f"run.output={out}", "run.backend=ray", "run.device=cuda")
+    with pytest.raises(ConfigError, match="run.device: got 'cuda:1', but a Ray worker sees only the 1 GPU"):
+        run(toy_yaml, f"run.output={out}", "run.backend=ray", "run.device=cuda:1", "run.gpus_per_worker=1")
     assert not out.exists()                                 # nothing written
 
 
