@@ -1,7 +1,7 @@
 """Agents, one module each. Importing this package registers them."""
 from embodied import registry
 from embodied.agents.cow import CowAgent, CowConfig
-from embodied.agents.csr import CSRAgent, CSRAgentConfig, CSRPaperConfig
+from embodied.agents.csr_config import CSRAgentConfig, CSRPaperConfig, LazyCSRAgent
 from embodied.agents.noop import NoopAgent, NoopConfig
 from embodied.agents.oracle import OracleAgent, OracleConfig
 from embodied.agents.random import RandomAgent, RandomConfig
@@ -14,5 +14,5 @@ registry.register_agent("cow", CowAgent, CowConfig)
 registry.register_agent("sfa", SfaAgent, SfaConfig)
 registry.register_agent("noop", NoopAgent, NoopConfig)
 registry.register_agent("rearrange_oracle", RearrangeOracleAgent, RearrangeOracleConfig)
-registry.register_agent("csr", CSRAgent, CSRAgentConfig)
-registry.register_agent("csr_paper", CSRAgent, CSRPaperConfig)
+registry.register_agent("csr", LazyCSRAgent, CSRAgentConfig)          # torch is imported when one is built
+registry.register_agent("csr_paper", LazyCSRAgent, CSRPaperConfig)

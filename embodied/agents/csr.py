@@ -48,93 +48,20 @@ import numpy as np
 import torch
 
 from embodied.agents.base import Agent
+from embodied.agents.csr_config import (DEFAULT_MODELS, LOOK, MOVES, PITCHES,  # noqa: F401 (re-exported)
+                                        CSRAgentConfig, CSRPaperConfig)
 from embodied.agents.csr_navigation import QUARTER, LatticeNav, move_action_offset
-from embodied.config import AgentConfig, ConfigError
 from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
                                  REARRANGE_PICKUPABLE_TYPES, open_action, pickup_action)
 from embodied.perception.csr_encoder import CSREncoder, box_area_fraction, load_encoder
 from embodied.perception.csr_tracking import GraphBuilder
 from embodied.perception.detection import detector_class, make_detector
 from embodied.perception.geometry import Intrinsics
-from embodied.perception.mapping import MapConfig, TopDownMap
+from embodied.perception.mapping import TopDownMap
 from embodied.perception.rearrange_changes import Change, ChangeRules, detect_changes
 from embodied.perception.scene_graph import box_position
 
 __all__ = ["CSRAgentConfig", "CSRPaperConfig", "CSRAgent", "DEFAULT_MODELS"]
-
-DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models" / "csr"
-LOOK = math.radians(30.0)
-PITCHES = (-2, -1, 0, 1)                 # the env's camera pitch range in 30 deg steps
-MOVES = ("move_ahead", "move_left", "move_back", "move_right")
-
-
-@dataclass
-class CSRAgentConfig(AgentConfig):
-    """Settings of the ``csr`` agent (module docstring); distances in metres, budgets in steps."""
-
-    id: str = "csr"
-    scene_model: str = str(DEFAULT_MODELS / "csr_scene.pt")
-    object_model: str = str(DEFAULT_MODELS / "csr_object.pt")
-    rule: str = "csr"
-    #: boxes under this share of the image are not embedded (the release: 0.008)
-    min_box_frac: float = 0.002
-    #: within-phase matching gated by category and 3-D distance (off: the release's matching)
-    gate: bool = True
-    gate_distance: float = 1.0
-    max_edges: int = 8
-    #: edges are embedded on every edge_every-th frame with detections (encoder time)
-    edge_every: int = 2
-    #: a node seen this often is not embedded again (csr_tracking; None: embed every detection)
-    max_views: int | None = 4
-    explore_pitch: int = -1
-    walkthrough_budget: int = 200
-    revisit_budget: int = 60
-    #: distance of a spot from the thing it looks at (the env's reach is 1.5 m to the box)
-    reach: float = 1.25
-    min_reach: float = 0.3
-    max_tries: int = 3
-    fix_openness: bool = True
-    map: MapConfig = field(default_factory=MapConfig)
-    threads: int | None = None
-    #: where boxes come from: ground_truth (privileged) or module:Class (embodied.perception.detection)
-    detector: str = "ground_truth"
-
-    def __post_init__(self) -> None:
-        if self.rule not in ("csr", "paper"):
-            raise ConfigError(f"got {self.rule!r}, expected csr or paper (the release's rules)", key="rule")
-        if not 0.0 <= self.min_box_frac < 1.0:
-            raise ConfigError(f"got {self.min_box_frac}, expected a share of the image in [0, 1)",
-                              key="min_box_frac")
-        if not 0.0 < self.min_reach < self.reach <= 1.5:
-            raise ConfigError(f"got min_reach {self.min_reach}, reach {self.reach}: expected "
-                              "0 < min_reach < reach <= 1.5 (m, the env's interaction distance)", key="reach")
-        if self.explore_pitch not in PITCHES:
-            raise ConfigError(f"got {self.explore_pitch}, expected one of {PITCHES} (30 deg steps)",
-                              key="explore_pitch")
-        for name in ("walkthrough_budget", "max_tries"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"got {getattr(self, name)}, expected an integer >= 1", key=name)
-        try:
-            detector_class(self.detector)
-        except ValueError as exc:
-            raise ConfigError(str(exc), key="detector") from None
-        for name in ("scene_model", "object_model"):
-            if not Path(getattr(self, name)).is_file():
-                raise ConfigError(f"no CSR checkpoint at {getattr(self, name)!r}; expected the file "
-                                  "`embodied train csr experiments/csr_train.yaml` writes", key=name)
-
-
-@dataclass
-class CSRPaperConfig(CSRAgentConfig):
-    """The release's decision rules (see the module docstring) on the same exploration."""
-
-    id: str = "csr_paper"
-    rule: str = "paper"
-    min_box_frac: float = 0.008
-    gate: bool = False
-    max_views: int | None = None
-    fix_openness: bool = False
-
 
 _ENCODERS: dict[str, CSREncoder] = {}
 
