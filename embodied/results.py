@@ -188,8 +188,19 @@ def _medians(records: list[dict[str, Any]], names: list[str]) -> dict[str, float
     return out
 
 
+def _summed_counts(records: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """Per-name sums of the records' `key` count tables (e.g. SfA's failure causes per object)."""
+    total: dict[str, int] = {}
+    for r in records:
+        table = r.get(key)
+        if isinstance(table, Mapping):
+            for name, n in table.items():
+                total[str(name)] = total.get(str(name), 0) + int(n)
+    return total
+
+
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`{"episodes", "failed", "retried", "metrics": {name: mean}, "medians": {name: median},
+    """`{"episodes", "failed", "retried", ["failures": {cause: count}], "metrics": {name: mean}, "medians": {name: median},
     "per_category": {cat: {"episodes", metric...}}}`.
 
     Failed episodes (error not null) count as success = spl = soft_spl = 0; other metrics average
@@ -207,6 +218,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "failed": sum(1 for r in records if r.get("error")),
         # episodes that needed more than one attempt (an exception, or a worker/node that died)
         "retried": sum(1 for r in records if int(r.get("attempts") or 1) > 1),
+        **({"failures": failures} if (failures := _summed_counts(records, "failures")) else {}),
         "metrics": _means(records, names),
         "medians": _medians(records, names),
         "per_category": per_category,
@@ -299,6 +311,10 @@ def print_summary(summary: Mapping[str, Any], console: Any = None, title: str | 
         if console.measure(narrow, options=unbounded).maximum <= console.width:
             table = narrow
     console.print(table)
+    failures = summary.get("failures")
+    if isinstance(failures, Mapping) and any(failures.values()):
+        parts = ", ".join(f"{name} {n}" for name, n in failures.items() if n)
+        console.print(f"what became of the true parts: {parts}", highlight=False, soft_wrap=True)
 
 
 def wide_console(console: Any = None) -> Any:

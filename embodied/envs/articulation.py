@@ -452,6 +452,8 @@ class ArticulationEnv(gym.Env):
         self.start_part_points = self.part_points()   # from the env's own segmentation
         self.start_joint_states = self.joint_states()
         self._last_interaction: dict[str, Any] | None = None
+        self.touched: set[str] = set()              # links grabbed so far (failure analysis)
+        self.max_motion = {name: 0.0 for name in self.start_joint_states}   # largest |change| per pull
         info = {
             "episode_id": self.episode["episode_id"],
             "seed": self.episode.get("seed"),
@@ -486,16 +488,26 @@ class ArticulationEnv(gym.Env):
                     "joint_states": self.joint_states(), "metrics": self._metrics()}
             # optional, not in action_space (JSON, not a Box): the agent's final model, scored here
             if action.get("estimate") is not None:
-                from embodied.envs.articulation_metrics import NO_ARTICULATION, score_estimate
+                from embodied.envs.articulation_metrics import NO_ARTICULATION, failure_causes, score_estimate
                 now = self.joint_states()
                 moved = {name: now[name] - self.start_joint_states[name] for name in now}
-                scores = score_estimate(action["estimate"], self.ground_truth(),
-                                        self.start_part_points, moved)
+                truth = self.ground_truth()
+                scores = score_estimate(action["estimate"], truth, self.start_part_points, moved)
                 info["metrics"].update(scores)
+                below = self._descendants()
+                causes = failure_causes(action["estimate"], [{**t, "descendants": below.get(t.get("child"), [])}
+                                                             for t in truth],
+                                        self.start_part_points, sorted(self.touched), self.max_motion)
                 info["record"] = {"sfa_result": action["estimate"].get(
-                    "result", "ok" if scores["articulation_found"] else NO_ARTICULATION)}
+                    "result", "ok" if scores["articulation_found"] else NO_ARTICULATION),
+                    "failures": causes}
             return self._observe(), 0.0, True, False, self._public(info)
+        before = self.joint_states()
         info = self.interact(point, direction, min(distance, MAX_DISTANCE))
+        if info.get("link") is not None:
+            self.touched.add(str(info["link"]))
+        for name, value in self.joint_states().items():
+            self.max_motion[name] = max(self.max_motion.get(name, 0.0), abs(value - before[name]))
         self._last_interaction = {"point": point, "direction": direction,
                                   "distance": min(distance, MAX_DISTANCE), "moved": info["moved"]}
         self.interactions += 1
@@ -723,6 +735,20 @@ class ArticulationEnv(gym.Env):
                         "axis": (axis / np.linalg.norm(axis)).tolist(), "origin": m[:3, 3].tolist(),
                         "lower": float(info[8]), "upper": float(info[9]),
                         "state": float(p.getJointState(self.body, j, physicsClientId=c)[0])})
+        return out
+
+    def _descendants(self) -> dict[str, list[str]]:
+        """Link name -> names of the links below it (a door on a drawer is below the drawer):
+        grabbing any of them can move the link's joint."""
+        p, c = self._p, self.client
+        parent = {j: p.getJointInfo(self.body, j, physicsClientId=c)[16]
+                  for j in range(p.getNumJoints(self.body, physicsClientId=c))}
+        out: dict[str, list[str]] = {}
+        for j in parent:
+            k = parent[j]
+            while k >= 0:
+                out.setdefault(self.link_names[k], []).append(self.link_names[j])
+                k = parent[k]
         return out
 
     def pixel_point(self, pixel: Sequence[int]) -> np.ndarray:

@@ -64,12 +64,19 @@ from scipy.optimize import linear_sum_assignment
 from embodied.metrics import (axis_angle_error_deg, axis_position_error, chamfer_distance,
                               joint_state_error, part_iou_3d)
 
-__all__ = ["moving_joints", "match_joints", "score_estimate", "NO_ARTICULATION"]
+__all__ = ["moving_joints", "match_joints", "score_estimate", "failure_causes", "CAUSES", "NO_ARTICULATION"]
 
 NO_ARTICULATION = "no articulation found"
 MOVING = ("revolute", "prismatic")
 MAX_DISTANCE_COST = 1.0   # m: a far-off part costs at most this much, like a wrong type
 VOXEL = 0.01              # m: voxel size of the part IoU (about the cloud's point spacing)
+#: What became of each true part, in the order they are checked (see `failure_causes`).
+CAUSES = ("ok", "no handle found", "no motion", "fit failed", "wrong type", "merged parts",
+          "wrong axis", "partial part")
+WRONG_AXIS_DEG = 10.0     # a matched part whose axis is off by more than this
+PARTIAL_IOU = 0.5         # a matched part whose segmentation overlaps less than this
+MERGED_SHARE = 0.25       # a prediction with this share of its voxels on another true part
+MIN_MOTION = {"revolute": math.radians(2.0), "prismatic": 0.01}   # rad, m: the part moved at all
 
 
 def moving_joints(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -184,3 +191,63 @@ def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
             [axis_position_error(pred[i]["origin"], pred[i]["axis"], true[j]["origin"], true[j]["axis"])
              for i, j in rev]))
     return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in out.items()}
+
+
+def _voxels(points: np.ndarray) -> set[tuple[int, int, int]]:
+    return set(map(tuple, np.floor(np.asarray(points, float) / VOXEL).astype(np.int64)))
+
+
+def failure_causes(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+                   ground_truth: Sequence[Mapping[str, Any]],
+                   part_points: Mapping[str, Any] | None = None,
+                   touched: Sequence[str] = (),
+                   motion: Mapping[str, float] | None = None) -> dict[str, int]:
+    """Count, over an object's true moving parts, what became of each (`CAUSES`) -- so a run's
+    summary says where the method breaks, not only how much.
+
+    Unmatched parts: ``no handle found`` (no interaction grabbed the part or anything it
+    carries: ``touched`` lists the grabbed links' names, and a true joint counts as touched when
+    its ``child`` or a link below it (``descendants`` in its ground truth) was grabbed), ``no
+    motion`` (grabbed, but its joint never moved more than 2 deg / 1 cm in any interaction:
+    ``motion`` maps joint name -> largest |change|), else ``fit failed`` (it moved, and no
+    estimate answers it). Matched parts, first failing check: ``wrong type``, ``merged parts``
+    (at least a quarter of the prediction's voxels lie on another true part), ``wrong axis``
+    (over 10 deg), ``partial part`` (IoU under 0.5), else ``ok``.
+    """
+    pred = moving_joints(estimate)
+    true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
+    for t in true:
+        pts = (part_points or {}).get(t.get("child"))
+        if pts is not None:
+            t["points"] = pts
+    partner = {j: i for i, j in match_joints(pred, true)}
+    grabbed = set(touched)
+    counts = {cause: 0 for cause in CAUSES}
+    true_voxels = [_voxels(_points(t)) if _points(t) is not None else set() for t in true]
+    for j, t in enumerate(true):
+        if j not in partner:
+            links = {t.get("child"), *t.get("descendants", ())}
+            moved = (motion or {}).get(t.get("joint"), 0.0)
+            if not links & grabbed:
+                counts["no handle found"] += 1
+            elif abs(moved) < MIN_MOTION[t["type"]]:
+                counts["no motion"] += 1
+            else:
+                counts["fit failed"] += 1
+            continue
+        p = pred[partner[j]]
+        pts = _points(p)
+        others = [v for k, v in enumerate(true_voxels) if k != j and v]
+        mine = _voxels(pts) if pts is not None else set()
+        iou = _iou(p, t)
+        if p["type"] != t["type"]:
+            counts["wrong type"] += 1
+        elif mine and any(len(mine & v) >= MERGED_SHARE * len(mine) for v in others):
+            counts["merged parts"] += 1
+        elif axis_angle_error_deg(p["axis"], t["axis"]) > WRONG_AXIS_DEG:
+            counts["wrong axis"] += 1
+        elif iou is not None and iou < PARTIAL_IOU:
+            counts["partial part"] += 1
+        else:
+            counts["ok"] += 1
+    return counts
