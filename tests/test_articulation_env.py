@@ -94,7 +94,7 @@ def test_pulling_a_drawer_moves_its_joint_by_the_pull(env: ArticulationEnv, cabi
     info = pull(env, point, axis, 0.1)
     assert info["moved"] and info["link"] == joint.child and not info["physics_exploded"]
     assert info["joint_states"][joint.name] - before == pytest.approx(0.1, abs=0.02)
-    assert info["metrics"] == {"interactions": 1, "moved": 1, "exploded": 0}
+    assert info["metrics"] == {"interactions": 1, "moved": 1, "exploded": 0, "views": 0}
 
 
 def test_the_gripper_shift_is_how_far_the_held_point_went(env: ArticulationEnv,
@@ -341,3 +341,38 @@ def test_runs_under_the_experiment_runner(tmp_path: Path) -> None:
     for r in records:
         assert r["error"] is None and r["interactions"] == 2 and r["steps"] == 3
     assert summary["episodes"] == 2 and summary["failed"] == 0
+
+
+def test_the_view_action_moves_the_cameras_not_the_object(env: ArticulationEnv, cabinet_episode) -> None:
+    """A look from above: the rig goes to the asked azimuth/elevation around the object's centre,
+    the object stays as it was, the cloud still lies on it, and the look costs one interaction;
+    out-of-range views are clipped to VIEW_LIMITS and say so."""
+    obs, _ = env.reset(options={"episode": cabinet_episode})
+    states = env.joint_states()
+    lo, hi = env._object_aabb()
+    centre = (lo + hi) / 2
+    front_eye = obs["extrinsics"][0][:3, 3].astype(float)
+    yaw = env.object_spec.base_yaw
+    obs, _, term, trunc, info = env.step({"point": np.zeros(3), "direction": np.zeros(3),
+                                          "distance": np.array([0.1]), "view": (40.0, 70.0, 1.2)})
+    assert not term and not trunc and info["view"] == [40.0, 70.0, 1.2] and not info["clipped"]
+    assert info["metrics"]["interactions"] == 1 and info["metrics"]["views"] == 1 and not info["moved"]
+    assert env.joint_states() == states
+    eye = obs["extrinsics"][0][:3, 3].astype(float)
+    out = (eye - centre) / np.linalg.norm(eye - centre)
+    assert np.degrees(np.arcsin(out[2])) == pytest.approx(70.0, abs=0.5)
+    assert np.degrees(np.arctan2(out[1], out[0])) == pytest.approx(np.degrees(yaw) + 40.0, abs=0.5)
+    fwd = obs["extrinsics"][0][:3, 2].astype(float)                 # optical axis at the centre
+    assert np.dot(fwd, -out) == pytest.approx(1.0, abs=1e-4)
+    assert not np.allclose(eye, front_eye)
+    n = int(obs["num_points"][0])
+    pts = obs["points"][:n]
+    assert n > 300 and np.all(pts >= lo - 0.01) and np.all(pts <= hi + 0.01)
+    # from above, the top face fills more of the cloud than from the front
+    top = pts[:, 2] > hi[2] - 0.03
+    assert top.mean() > 0.2
+    _, _, _, _, info = env.step({"point": np.zeros(3), "direction": np.zeros(3), "distance": np.array([0.1]),
+                                 "view": (0.0, 120.0, 5.0)})
+    assert info["view"] == [0.0, 85.0, 2.0] and info["clipped"]
+    with pytest.raises(ValueError, match="azimuth deg, elevation deg, distance scale"):
+        env.step({"point": np.zeros(3), "direction": np.zeros(3), "distance": np.array([0.1]), "view": (1.0, 2.0)})

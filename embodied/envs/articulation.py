@@ -10,7 +10,10 @@ model under the optional key "estimate" (JSON, see `embodied.envs.articulation_m
 of `action_space`, so sampled actions and `check_env` are unaffected), the env scores it against
 the ground truth and adds the SfA metrics to `info["metrics"]`. Likewise optional, the key
 "pixel" = (camera, row, col) replaces "point" by the world point that pixel of the last
-observation sees, for agents that choose where to act in the image.
+observation sees, for agents that choose where to act in the image. And the optional key "view"
+= (azimuth deg from the object's front, elevation deg, distance scale) moves the camera rig
+instead of the object (within `VIEW_LIMITS`, clipped; `info["clipped"]` says so), paid from the
+interaction budget like a pull: a robot that moves its head or base to look again.
 
 Conventions:
 
@@ -73,6 +76,9 @@ EXPLODE_SPEED = 20.0      # m/s
 POINT_LIMIT = 10.0        # m: bound of action points (the object sits within ~1.5 m of origin)
 MAX_DISTANCE = 0.5        # m: the longest single interaction
 NEAR = 0.05               # m: camera near plane
+#: the view action's range: azimuth from the object's front (deg), elevation (deg), distance as
+#: a multiple of the distance that frames the object (a head on a mobile base: not underneath)
+VIEW_LIMITS = ((-180.0, 180.0), (-10.0, 85.0), (0.8, 2.0))
 #: info keys that are ground truth: only a privileged env hands them out (see the module docstring)
 PRIVILEGED_INFO = ("ground_truth", "links", "joint_states", "link", "link_index")
 
@@ -373,29 +379,36 @@ class ArticulationEnv(gym.Env):
             lo, hi = np.minimum(lo, a), np.maximum(hi, b)
         return lo, hi
 
-    def _setup_cameras(self) -> None:
+    def _setup_cameras(self, view: Sequence[float] | None = None) -> None:
         """K cameras on an arc in front of the object, `camera_elevation` deg above its centre,
         framing its whole AABB.
 
         Front is the object's +x (generated objects) rotated by its base yaw; user URDFs are
         assumed to face +x too. K > 1 cameras spread evenly over `camera_spread` deg of azimuth
-        around the front.
+        around the front. `view` = (azimuth deg from the front, elevation deg, distance as a
+        multiple of the framing distance) moves the whole rig there (the view action); the
+        object's AABB is the one of the episode's start, so a view frames the same space
+        whatever the parts' state.
         """
         cfg = self.config
-        lo, hi = self._object_aabb()
+        if view is None or not hasattr(self, "_start_aabb"):
+            self._start_aabb = self._object_aabb()
+        lo, hi = self._start_aabb
         center = (lo + hi) / 2.0
         radius = float(np.linalg.norm(hi - lo)) / 2.0
         yaw = self.object_spec.base_yaw if self.object_spec is not None else 0.0
         half = math.radians(cfg.vfov) / 2.0
         hfov_half = math.atan(math.tan(half) * cfg.width / cfg.height)
         half_spread = cfg.camera_spread / 2.0
-        offsets = [0.0] if cfg.cameras == 1 else np.linspace(-half_spread, half_spread, cfg.cameras)
-        elevation = math.radians(cfg.camera_elevation)
+        azimuth, elevation_deg, scale = (0.0, cfg.camera_elevation, 1.0) if view is None else view
+        offsets = [azimuth] if cfg.cameras == 1 else np.linspace(-half_spread, half_spread, cfg.cameras) + azimuth
+        elevation = math.radians(elevation_deg)
         corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                             for z in (lo[2], hi[2])]) - center
-        dist = max(self._fit_distance(corners, yaw + math.radians(float(off)), elevation,
-                                      math.tan(hfov_half), math.tan(half)) for off in offsets)
+        dist = scale * max(self._fit_distance(corners, yaw + math.radians(float(off)), elevation,
+                                              math.tan(hfov_half), math.tan(half)) for off in offsets)
         self.far = float(dist + 3.0 * radius + 1.0)
+        self.view = (float(azimuth), float(elevation_deg), float(scale))
         f = (cfg.height / 2.0) / math.tan(half)
         # principal point: pybullet's TinyRenderer samples pixel *corners* of its bottom-up
         # raster, so pixel (u, v) sees the ray of continuous coordinate (u, v + 1), not the
@@ -446,7 +459,7 @@ class ArticulationEnv(gym.Env):
         episode = (options or {}).get("episode") or self._default_episode()
         self.episode = dict(episode)
         self._load(self.episode)
-        self.interactions = self.moved_count = self.exploded_count = 0
+        self.interactions = self.moved_count = self.exploded_count = self.views_taken = 0
         self.done = False
         obs = self._observe()
         self.start_part_points = self.part_points()   # from the env's own segmentation
@@ -480,6 +493,8 @@ class ArticulationEnv(gym.Env):
         for name, value in (("point", point), ("direction", direction), ("distance", distance)):
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"action[{name!r}] must be finite, got {value!r}")
+        if action.get("view") is not None:       # optional: move the cameras, not the object
+            return self._look(action["view"])
         if action.get("pixel") is not None:      # optional: grab what a pixel sees instead
             point = self.pixel_point(action["pixel"])   # NaN if it sees nothing: reported, not raised
         if distance <= 0.0:                      # "done": the agent has seen enough
@@ -518,6 +533,24 @@ class ArticulationEnv(gym.Env):
         info["joint_states"] = self.joint_states()
         info["metrics"] = self._metrics()
         return self._observe(info.get("gripper_shift")), 0.0, False, truncated, self._public(info)
+
+    def _look(self, view: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """The view action: the camera rig to (azimuth, elevation, distance scale) within
+        `VIEW_LIMITS`, paid from the interaction budget as a robot pays for moving its head or base."""
+        values = np.asarray(view, dtype=float).reshape(-1)
+        if values.shape != (3,) or not np.all(np.isfinite(values)):
+            raise ValueError(f"action['view'] must be (azimuth deg, elevation deg, distance scale), got {view!r}")
+        clipped = tuple(float(np.clip(v, lo, hi)) for v, (lo, hi) in zip(values, VIEW_LIMITS))
+        self._setup_cameras(clipped)
+        self.interactions += 1
+        self.views_taken += 1
+        truncated = self.interactions >= self.config.max_interactions
+        self.done = truncated
+        self._last_interaction = None
+        info = {"moved": False, "link": None, "physics_exploded": False, "view": list(clipped),
+                "clipped": clipped != tuple(values.tolist()), "joint_states": self.joint_states()}
+        info["metrics"] = self._metrics()
+        return self._observe(), 0.0, False, truncated, self._public(info)
 
     def _public(self, info: dict[str, Any]) -> dict[str, Any]:
         """`info` without its ground-truth keys, unless the env is privileged (agents see what a
@@ -803,4 +836,4 @@ class ArticulationEnv(gym.Env):
 
     def _metrics(self) -> dict[str, int]:
         return {"interactions": self.interactions, "moved": self.moved_count,
-                "exploded": self.exploded_count}
+                "exploded": self.exploded_count, "views": self.views_taken}
