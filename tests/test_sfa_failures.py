@@ -41,6 +41,8 @@ def test_each_cause_is_named() -> None:
     assert causes([{**DOOR, "points": both.tolist()}, good(DRAWER, "drawer")]) == {"merged parts": 1, "ok": 1}
     tilted = {**good(DOOR, "door"), "axis": [0, np.sin(np.radians(15)), np.cos(np.radians(15))]}
     assert causes([tilted, good(DRAWER, "drawer")]) == {"wrong axis": 1, "ok": 1}
+    shifted = {**good(DOOR, "door"), "origin": [0.2, 0.45, 0.1]}          # hinge line 0.15 m away
+    assert causes([shifted, good(DRAWER, "drawer")]) == {"wrong axis": 1, "ok": 1}
     assert causes([{**DOOR, "points": PARTS["door"][:300].tolist()}, good(DRAWER, "drawer")]) == \
         {"partial part": 1, "ok": 1}
 

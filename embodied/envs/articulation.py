@@ -235,8 +235,13 @@ def split_episodes(split: str, n: int | None = None) -> list[dict[str, Any]]:
 
 
 def user_episodes(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """One episode per user URDF; ids are the file stems, made unique with an index if needed."""
+    """One episode per user URDF; ids are the file stems -- or, when those repeat and the folders do
+    not (PartNet-Mobility's `<id>/mobility.urdf`), the folder names -- made unique with an index
+    if needed."""
     stems = [Path(p).stem for p in paths]
+    folders = [Path(p).resolve().parent.name for p in paths]
+    if len(set(stems)) < len(stems) and len(set(folders)) == len(folders):
+        stems = folders                 # PartNet-Mobility: <object id>/mobility.urdf, named by folder
     out = []
     for i, (path, stem) in enumerate(zip(paths, stems)):
         eid = stem if stems.count(stem) == 1 else f"{stem}_{i}"
@@ -359,8 +364,7 @@ class ArticulationEnv(gym.Env):
             return self.config.joint_friction
         mass = float(p.getDynamicsInfo(self.body, j, physicsClientId=c)[0])
         frame = self._link_pose(j)
-        axis = frame[:3, :3] @ np.asarray(info[13], dtype=float)
-        axis /= np.linalg.norm(axis)
+        axis = self._joint_axis_world(j)
         g = 9.81
         if info[2] == p.JOINT_PRISMATIC:
             load = mass * g * abs(axis[2])
@@ -613,6 +617,16 @@ class ArticulationEnv(gym.Env):
                                   physicsClientId=self.client)
         return _pose_matrix(st[4], st[5], self._p)
 
+    def _joint_axis_world(self, j: int) -> np.ndarray:
+        """Joint j's axis in the world (unit). PyBullet gives it in the child's *inertial* frame,
+        which a URDF may rotate (`<inertial><origin rpy=...>`) away from the link frame: rotating by
+        the link frame instead read a hinge about +z as about -y (found on a hand-written file)."""
+        p, c = self._p, self.client
+        com_orientation = p.getLinkState(self.body, j, computeForwardKinematics=True, physicsClientId=c)[1]
+        rot = np.asarray(p.getMatrixFromQuaternion(com_orientation), dtype=float).reshape(3, 3)
+        axis = rot @ np.asarray(p.getJointInfo(self.body, j, physicsClientId=c)[13], dtype=float)
+        return axis / np.linalg.norm(axis)
+
     def _displacements(self, start: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Max displacement (m) of each link's AABB corners since `start` (NaN-safe: NaN -> inf)."""
         out = np.zeros(len(start))
@@ -752,8 +766,8 @@ class ArticulationEnv(gym.Env):
         """World-frame joint parameters, for metrics only (never part of the observation).
 
         Generated objects: `objects.ground_truth(spec)`. User URDFs: read from pybullet — the
-        joint axis (given in the child link frame = joint frame) rotated to the world, and the
-        joint frame's origin, which lies on the axis whatever the joint state.
+        joint axis (given in the child's inertial frame) rotated to the world, and the joint
+        frame's origin, which lies on the axis whatever the joint state.
         """
         if self.object_spec is not None:
             return objects_lib.ground_truth(self.object_spec)
@@ -762,10 +776,10 @@ class ArticulationEnv(gym.Env):
         for j in self.movable:
             info = p.getJointInfo(self.body, j, physicsClientId=c)
             m = self._link_pose(j)
-            axis = m[:3, :3] @ np.asarray(info[13], dtype=float)
+            axis = self._joint_axis_world(j)
             out.append({"joint": info[1].decode(), "child": info[12].decode(),
                         "type": "revolute" if info[2] == p.JOINT_REVOLUTE else "prismatic",
-                        "axis": (axis / np.linalg.norm(axis)).tolist(), "origin": m[:3, 3].tolist(),
+                        "axis": axis.tolist(), "origin": m[:3, 3].tolist(),
                         "lower": float(info[8]), "upper": float(info[9]),
                         "state": float(p.getJointState(self.body, j, physicsClientId=c)[0])})
         return out

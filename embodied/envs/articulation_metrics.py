@@ -74,6 +74,7 @@ VOXEL = 0.01              # m: voxel size of the part IoU (about the cloud's poi
 CAUSES = ("ok", "no handle found", "no motion", "fit failed", "wrong type", "merged parts",
           "wrong axis", "partial part")
 WRONG_AXIS_DEG = 10.0     # a matched part whose axis is off by more than this
+WRONG_AXIS_M = 0.1        # or (two hinges) whose axis line is farther than this from the true one
 PARTIAL_IOU = 0.5         # a matched part whose segmentation overlaps less than this
 MERGED_SHARE = 0.25       # a prediction with this share of its voxels on another true part
 MIN_MOTION = {"revolute": math.radians(2.0), "prismatic": 0.01}   # rad, m: the part moved at all
@@ -212,7 +213,7 @@ def failure_causes(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
     ``motion`` maps joint name -> largest |change|), else ``fit failed`` (it moved, and no
     estimate answers it). Matched parts, first failing check: ``wrong type``, ``merged parts``
     (at least a quarter of the prediction's voxels lie on another true part), ``wrong axis``
-    (over 10 deg), ``partial part`` (IoU under 0.5), else ``ok``.
+    (over 10 deg, or a hinge line over 0.1 m away), ``partial part`` (IoU under 0.5), else ``ok``.
     """
     pred = moving_joints(estimate)
     true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
@@ -244,7 +245,9 @@ def failure_causes(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
             counts["wrong type"] += 1
         elif mine and any(len(mine & v) >= MERGED_SHARE * len(mine) for v in others):
             counts["merged parts"] += 1
-        elif axis_angle_error_deg(p["axis"], t["axis"]) > WRONG_AXIS_DEG:
+        elif axis_angle_error_deg(p["axis"], t["axis"]) > WRONG_AXIS_DEG or (
+                p["type"] == "revolute" and
+                axis_position_error(p["origin"], p["axis"], t["origin"], t["axis"]) > WRONG_AXIS_M):
             counts["wrong axis"] += 1
         elif iou is not None and iou < PARTIAL_IOU:
             counts["partial part"] += 1
