@@ -353,6 +353,7 @@ def test_the_view_action_moves_the_cameras_not_the_object(env: ArticulationEnv, 
     centre = (lo + hi) / 2
     front_eye = obs["extrinsics"][0][:3, 3].astype(float)
     yaw = env.object_spec.base_yaw
+    first_parts = {k: v.copy() for k, v in env.start_part_points.items()}
     obs, _, term, trunc, info = env.step({"point": np.zeros(3), "direction": np.zeros(3),
                                           "distance": np.array([0.1]), "view": (40.0, 70.0, 1.2)})
     assert not term and not trunc and info["view"] == [40.0, 70.0, 1.2] and not info["clipped"]
@@ -371,8 +372,18 @@ def test_the_view_action_moves_the_cameras_not_the_object(env: ArticulationEnv, 
     # from above, the top face fills more of the cloud than from the front
     top = pts[:, 2] > hi[2] - 0.03
     assert top.mean() > 0.2
+    # nothing has moved yet: what this view shows of each part joins its true start points
+    assert all(len(env.start_part_points[k]) >= len(first_parts[k]) for k in first_parts)
+    assert sum(len(v) for v in env.start_part_points.values()) > sum(len(v) for v in first_parts.values())
     _, _, _, _, info = env.step({"point": np.zeros(3), "direction": np.zeros(3), "distance": np.array([0.1]),
                                  "view": (0.0, 120.0, 5.0)})
     assert info["view"] == [0.0, 85.0, 2.0] and info["clipped"]
     with pytest.raises(ValueError, match="azimuth deg, elevation deg, distance scale"):
         env.step({"point": np.zeros(3), "direction": np.zeros(3), "distance": np.array([0.1]), "view": (1.0, 2.0)})
+    # once a part has moved, views no longer add to the true start points
+    joint = next(j for j in env.object_spec.joints if j.type == "prismatic")
+    point, normal = handle_point(env, joint)
+    assert pull(env, point, normal, 0.1)["moved"]
+    kept = {k: len(v) for k, v in env.start_part_points.items()}
+    env.step({"point": np.zeros(3), "direction": np.zeros(3), "distance": np.array([0.1]), "view": (0.0, 25.0, 1.0)})
+    assert {k: len(v) for k, v in env.start_part_points.items()} == kept
