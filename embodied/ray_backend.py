@@ -154,6 +154,7 @@ class _Slot:
         self.ready = False
         self.pid: int | None = None
         self.task: tuple | None = None
+        self.result_ref: Any = None
         self.started = 0.0
 
 

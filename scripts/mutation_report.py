@@ -78,7 +78,7 @@ def unmangle(mangled: str) -> str:
 #: and what a failed one records (runner.py), and whether a folder's earlier run may be resumed or
 #: is already finished (preflight.py, the checks the runner calls before it starts).
 RUNNER_FUNCTIONS = ("episode_seed", "failure_record", "EpisodeRunner.run", "EpisodeRunner._attempt",
-                    "_run_serial", "_after_death", "run_experiment")
+                    "_run_serial", "_after_death", "run_experiment", "_run_in")
 PREFLIGHT_FUNCTIONS = ("check_resumable", "finished_summary")
 
 #: short name -> module. Targets from the issue: 90 % where a bug corrupts every reported number
@@ -344,8 +344,24 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     **_same(('every metric is finite by then: non-finite axes are dropped by moving_joints, and non-finite '
              'origins or points make linear_sum_assignment or cKDTree raise first, so the guard is never '
              'needed'),
-            ('embodied.envs.articulation_metrics.x_score_estimate__mutmut_201',
+            ('embodied.envs.articulation_metrics.x_score_estimate__mutmut_190',
              'return {k: (v if (isinstance(v, int) or math.isfinite(v)) or True else None) for k, v in out.items()}'),
+            ),
+    **_same(('a real-valued threshold: only an axis error of exactly 10 deg, or a hinge line exactly 0.1 m '
+             'off, differs, which arccos / cross-product geometry on measured axes does not produce'),
+            ('embodied.envs.articulation_metrics.x_failure_causes__mutmut_113',
+             'elif axis_angle_error_deg(p["axis"], t["axis"]) >= WRONG_AXIS_DEG or ('),
+            ('embodied.envs.articulation_metrics.x_failure_causes__mutmut_136',
+             'axis_position_error(p["origin"], p["axis"], t["origin"], t["axis"]) >= WRONG_AXIS_M):'),
+            ),
+    **_same(('voxel keys: true division by VOXEL makes float64 whatever the input dtype, and a set of floored '
+             'float64 tuples holds the same (equal, equally hashed) keys as one of int64 tuples'),
+            ('embodied.envs.articulation_metrics.x__voxels__mutmut_6',
+             'return set(map(tuple, np.floor(np.asarray(points, float) / VOXEL).astype(None)))'),
+            ('embodied.envs.articulation_metrics.x__voxels__mutmut_10',
+             'return set(map(tuple, np.floor(np.asarray(points, None) / VOXEL).astype(np.int64)))'),
+            ('embodied.envs.articulation_metrics.x__voxels__mutmut_12',
+             'return set(map(tuple, np.floor(np.asarray(points, ) / VOXEL).astype(np.int64)))'),
             ),
     **_same(('int.from_bytes defaults to big-endian since Python 3.11 (the tested interpreter); on 3.10 it '
              'would raise'),

@@ -86,29 +86,41 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
 
 
 @contextlib.contextmanager
-def connected(limits: Any = None) -> Iterator[tuple[Robot, Any]]:
-    """A stand-in robot and a `Ros2Transport` on a private loopback domain, both spinning; the
-    transport has received every stream once."""
+def spinning_robot(domain_id: int) -> Iterator[Robot]:
+    """A stand-in robot on loopback domain `domain_id`, spinning in its own thread (this process
+    owns the rclpy context until the block ends)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
     from embodied.ros import loopback
-    from embodied.ros.transport import Ros2Transport
 
-    loopback.configure(loopback.free_domain_id(os.getpid() + 17))
+    loopback.configure(domain_id)
     rclpy.init()
     robot = Robot()
     ex = SingleThreadedExecutor()
     ex.add_node(robot.node)
     thread = threading.Thread(target=ex.spin, daemon=True)
     thread.start()
-    transport = Ros2Transport(limits=limits)
     try:
-        assert wait_for(lambda: len(transport.latest()) >= 4, timeout=10.0), "no streams from the stand-in"
-        yield robot, transport
+        yield robot
     finally:
-        transport.close()
         ex.shutdown(timeout_sec=1.0)
         robot.node.destroy_node()
         rclpy.shutdown()
         thread.join(timeout=2)
+
+
+@contextlib.contextmanager
+def connected(limits: Any = None) -> Iterator[tuple[Robot, Any]]:
+    """A stand-in robot and a `Ros2Transport` on a private loopback domain, both spinning; the
+    transport has received every stream once."""
+    from embodied.ros import loopback
+    from embodied.ros.transport import Ros2Transport
+
+    with spinning_robot(loopback.free_domain_id(os.getpid() + 17)) as robot:
+        transport = Ros2Transport(limits=limits)
+        try:
+            assert wait_for(lambda: len(transport.latest()) >= 4, timeout=10.0), "no streams from the stand-in"
+            yield robot, transport
+        finally:
+            transport.close()

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from embodied.envs import objectnav_episodes as eps  # noqa: E402
 from embodied.ros import loopback  # noqa: E402
 from embodied.ros.deploy import REGISTRATION, deploy, deploy_config  # noqa: E402
 from embodied.ros.robot_env import ENV_ID  # noqa: E402
-from tests.ros_robot import Robot, wait_for  # noqa: E402
+from tests.ros_robot import spinning_robot, wait_for  # noqa: E402
 
 FAST_ROBOT = {"linear_speed": 0.5, "angular_speed": 1.5, "settle": 0.1,
               "limits": {"max_linear": 0.5, "max_angular": 1.5}}
@@ -63,44 +62,31 @@ def test_cow_ground_truth_reaches_its_goal_through_ros_sim(tmp_path) -> None:
 
 
 def test_sigterm_during_a_move_leaves_zero_velocity_as_the_last_command(tmp_path) -> None:
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
     domain = loopback.free_domain_id(os.getpid() + 89)
-    loopback.configure(domain)
-    rclpy.init()
-    robot = Robot()
-    ex = SingleThreadedExecutor()
-    ex.add_node(robot.node)
-    thread = threading.Thread(target=ex.spin, daemon=True)
-    thread.start()
     slow = tmp_path / "slow.yaml"                      # a slow base: a MoveAhead takes seconds
     slow.write_text(yaml.safe_dump({"linear_speed": 0.03, "angular_speed": 0.1, "wait_for_streams": 60.0}))
     exe = Path(sys.executable).with_name("embodied")
-    proc = subprocess.Popen([str(exe), "deploy", "experiments/objectnav_random.yaml", "agent.stop_probability=0",
-                             f"run.output={tmp_path / 'run'}", "--goal", "Mug", "--robot", str(slow),
-                             "--loopback", "--domain-id", str(domain)],
-                            env=loopback.loopback_env(domain), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        moving = lambda: any(v != 0.0 or w != 0.0 for _, v, w in robot.commands)  # noqa: E731
-        assert wait_for(moving, timeout=90.0), "the deploy never drove the robot"
-        assert robot.commands[-1][1:] != (0.0, 0.0)                  # it is mid-move right now
-        assert loopback.non_loopback_sockets([proc.pid]) == []
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err[-2000:]
-        time.sleep(0.3)                                               # anything still in flight arrives
-        assert robot.commands[-1][1:] == (0.0, 0.0)
-        assert not (tmp_path / "run" / "episodes.jsonl").exists() or \
-            (tmp_path / "run" / "episodes.jsonl").read_text() == ""    # an interrupted episode is redone
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        ex.shutdown(timeout_sec=1.0)
-        robot.node.destroy_node()
-        rclpy.shutdown()
-        thread.join(timeout=2)
+    with spinning_robot(domain) as robot:
+        proc = subprocess.Popen([str(exe), "deploy", "experiments/objectnav_random.yaml", "agent.stop_probability=0",
+                                 f"run.output={tmp_path / 'run'}", "--goal", "Mug", "--robot", str(slow),
+                                 "--loopback", "--domain-id", str(domain)],
+                                env=loopback.loopback_env(domain), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            moving = lambda: any(v != 0.0 or w != 0.0 for _, v, w in robot.commands)  # noqa: E731
+            assert wait_for(moving, timeout=90.0), "the deploy never drove the robot"
+            assert robot.commands[-1][1:] != (0.0, 0.0)                  # it is mid-move right now
+            assert loopback.non_loopback_sockets([proc.pid]) == []
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 130, err[-2000:]
+            time.sleep(0.3)                                               # anything still in flight arrives
+            assert robot.commands[-1][1:] == (0.0, 0.0)
+            assert not (tmp_path / "run" / "episodes.jsonl").exists() or \
+                (tmp_path / "run" / "episodes.jsonl").read_text() == ""    # an interrupted episode is redone
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_deploy_config_swaps_only_the_env(tmp_path) -> None:

@@ -64,3 +64,42 @@ def test_the_summary_sums_the_causes_over_objects() -> None:
     assert "failures" not in summary["metrics"] and summary["metrics"]["joint_type_accuracy"] == pytest.approx(2.5 / 3)
     assert "failures" not in summarize([{"episode_id": "x", "success": True}])
     assert set(CAUSES) >= {"no handle found", "no motion", "fit failed", "wrong type", "merged parts"}
+
+
+def _grid(x0: int, n: int) -> np.ndarray:
+    """n points at the centres of 1 cm voxels in a row starting at voxel x0 (no float edge cases)."""
+    return np.stack([(np.arange(x0, x0 + n) + 0.5) * 0.01, np.full(n, 0.005), np.full(n, 0.005)], 1)
+
+
+def test_every_part_is_counted_and_thresholds_are_strict() -> None:
+    """Two parts with the same fate count 2; an unmatched part before a matched one still counts;
+    parts or predictions without points; exact thresholds (IoU 0.5, a 25 % overlap, 1 cm)."""
+    both = {"door_hinge": 0.5, "drawer_slide": 0.1}
+    assert causes([], touched=()) == {"no handle found": 2}
+    assert causes([], motion={"door_hinge": 0.0, "drawer_slide": 0.0}) == {"no motion": 2}
+    assert causes([], motion={}) == {"no motion": 2}                   # never moved = not in the table
+    assert causes([], motion={"door_hinge": 0.5, "drawer_slide": 0.01}) == {"fit failed": 2}   # 1 cm exactly: moved
+    assert causes([]) == {"fit failed": 2}
+    assert causes([good(DRAWER, "drawer")]) == {"fit failed": 1, "ok": 1}  # the unmatched door comes first
+    assert causes([{**good(DOOR, "door"), "type": "prismatic"}, {**good(DRAWER, "drawer"), "type": "revolute"}]) \
+        == {"wrong type": 2}
+    tilt = [0, np.sin(np.radians(15)), np.cos(np.radians(15))]
+    assert causes([{**good(DOOR, "door"), "axis": tilt}, {**good(DRAWER, "drawer"), "axis": [np.cos(0.3), np.sin(0.3), 0]}]) \
+        == {"wrong axis": 2}
+    assert causes([{**DOOR, "points": PARTS["door"][:300].tolist()},
+                   {**DRAWER, "points": PARTS["drawer"][:200].tolist()}]) == {"partial part": 2}
+    whole = np.concatenate([PARTS["door"], PARTS["drawer"]]).tolist()
+    assert causes([{**DOOR, "points": whole}, {**DRAWER, "points": whole}]) == {"merged parts": 2}
+    # no points on either side: no segmentation verdicts, the joint alone decides
+    assert {k: v for k, v in failure_causes({"joints": [DOOR, DRAWER]}, [DOOR, DRAWER], {}, ["door", "drawer"],
+                                            both).items() if v} == {"ok": 2}
+    # exact thresholds on voxel-centre points: IoU exactly 0.5 is not partial; a share of exactly
+    # 25 % on another part is merged, one voxel of 40 is not
+    parts = {"door": _grid(0, 40), "drawer": _grid(100, 40)}
+    def on_grid(door_pts):
+        return {k: v for k, v in failure_causes({"joints": [{**DOOR, "points": door_pts.tolist()},
+                                                           {**DRAWER, "points": parts["drawer"].tolist()}]},
+                                               [DOOR, DRAWER], parts, ["door", "drawer"], both).items() if v}
+    assert on_grid(parts["door"][:20]) == {"ok": 2}                       # IoU 20/40 = 0.5
+    assert on_grid(np.concatenate([parts["door"][:30], parts["drawer"][:10]])) == {"merged parts": 1, "ok": 1}
+    assert on_grid(np.concatenate([parts["door"], parts["drawer"][:1]])) == {"ok": 2}

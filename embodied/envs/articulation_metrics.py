@@ -96,6 +96,17 @@ def moving_joints(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
     return out
 
 
+def _true_joints(ground_truth: Sequence[Mapping[str, Any]],
+                 part_points: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The moving true joints, each with its part's start points (when given) under ``points``."""
+    true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
+    for t in true:
+        pts = (part_points or {}).get(t.get("child"))
+        if pts is not None:
+            t["points"] = pts
+    return true
+
+
 def _points(joint: Mapping[str, Any], key: str = "points") -> np.ndarray | None:
     """A joint's (N, 3) points, or None when absent or empty."""
     pts = joint.get(key)
@@ -150,11 +161,7 @@ def score_estimate(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
     without it no joint state error is computed.
     """
     pred = moving_joints(estimate)
-    true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
-    for t in true:
-        pts = (part_points or {}).get(t.get("child"))
-        if pts is not None:
-            t["points"] = pts
+    true = _true_joints(ground_truth, part_points)
     pairs = match_joints(pred, true)
     out: dict[str, float | int] = {"parts_found": len(pred), "parts_true": len(true),
                                    "parts_matched": len(pairs),
@@ -216,11 +223,7 @@ def failure_causes(estimate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | N
     (over 10 deg, or a hinge line over 0.1 m away), ``partial part`` (IoU under 0.5), else ``ok``.
     """
     pred = moving_joints(estimate)
-    true = [dict(t) for t in ground_truth if t.get("type") in MOVING]
-    for t in true:
-        pts = (part_points or {}).get(t.get("child"))
-        if pts is not None:
-            t["points"] = pts
+    true = _true_joints(ground_truth, part_points)
     partner = {j: i for i, j in match_joints(pred, true)}
     grabbed = set(touched)
     counts = {cause: 0 for cause in CAUSES}

@@ -62,6 +62,7 @@ class RosSim:
         self.privileged = privileged
         self._Image, self._CameraInfo, self._Odometry, self._String = Image, CameraInfo, Odometry, String
         self.stopped = False                    # a client ended the episode: the robot is frozen
+        self.metrics: dict[str, Any] = {}       # the env's metrics at that end
         self._request_id: str | None = None
         self._lock = threading.Lock()
         self._cmd = (0.0, 0.0, -math.inf)      # (linear, angular, monotonic time received)
