@@ -380,3 +380,29 @@ def test_a_long_category_name_folds_at_24_characters_and_category_only_metrics_l
     narrow = printed(s, 45, terminal=True).splitlines()
     assert narrow[6:8] == ["│ a_category_with_a_long_n │        2 │ 0.500",
                            "│ ame                      │          │"]
+
+
+def test_retried_and_failure_causes_in_the_summary_and_its_print() -> None:
+    """`retried` counts episodes needing more than one attempt (a missing count is one attempt);
+    SfA's failure causes are summed and printed on one plain line, zero causes left out."""
+    import io
+
+    from rich.console import Console
+
+    from embodied.results import print_summary, summarize
+
+    recs = [{"episode_id": "a", "success": True, "attempts": 1, "failures": {"ok": 2, "no motion": 0}},
+            {"episode_id": "b", "success": True, "attempts": 3, "failures": {"ok": 1, "no motion": 1}},
+            {"episode_id": "c", "success": False, "attempts": 2},
+            {"episode_id": "d", "success": True}]
+    summary = summarize(recs)
+    assert summary["retried"] == 2 and summary["failures"] == {"ok": 3, "no motion": 1}
+    console = Console(file=io.StringIO(), width=40, force_terminal=True, color_system="standard")
+    print_summary(summary, console)
+    text = console.file.getvalue()
+    line = "what became of the true parts: ok 3, no motion 1"
+    assert line in text                                       # one line although wider than 40 columns
+    assert "\x1b" not in text[text.index(line):]             # not highlighted: plain numbers
+    quiet = Console(file=io.StringIO(), width=200)
+    print_summary(summarize([{"episode_id": "x", "success": True, "failures": {"ok": 0}}]), quiet)
+    assert "what became" not in quiet.file.getvalue()
