@@ -4,19 +4,29 @@ The method, top to bottom:
 
 1. **Propose.** From the fused world-frame cloud (``points`` / ``num_points``), estimate a normal
    per point (PCA of its neighbours, oriented towards the cameras). Candidates are, first, points
-   that stand proud of their surroundings towards the camera (handles), then points of faces that
+   that stand proud towards the camera of their local plane or of the wider face around them
+   (handles; ``face_offsets`` finds a handle fixed flush to its door), then points of faces that
    face a camera, one per grid cell, farthest from everything tried or found first. A candidate
-   near a part already found or a point that moved nothing is skipped; a handle whose outward
-   pull moved nothing gets one lifting pull (a chest's lid turns up, not out).
+   near a part already found (anything seen of it) or a point that moved nothing is skipped; a
+   handle whose outward pull moved nothing gets one lifting pull (a chest's lid turns up, not
+   out). A handle seen at the start that an opened part now hides gets that part pushed back.
 2. **Act.** Grab the candidate and pull it ``pull_distance`` m along the normal of its face,
    towards the camera (a door or a drawer opens outwards).
+2b. **Look** (the env's view action, ``views: true``; each view costs an interaction): before
+   lifting a top face, look from above (a lid lifted at its front turns its top away from a
+   low camera), and lift there front edge first; when a motion cannot be fitted and the cloud
+   reaches the image border (a small drawer pulled out of the frame), look again from further
+   away and fit the motion to that view; at the end, look from where the episode started.
+   ``views: false`` keeps the cameras where the env put them.
 3. **Observe and segment.** Points of the "before" cloud with no "after" neighbour within
    ``change_threshold`` changed (surfaces seen at a grazing angle excluded: they change by cm
    when they move by mm). Changed clusters near the touched point seed the moving part.
 4. **Rigid motion.** ICP from the seed onto the "after" cloud, initialised with the commanded
    displacement and blind to points the motion turns away from every camera, then
    ``ransac_rigid``; the part is then every changed point that motion carries onto the "after"
-   cloud, and the motion is refit on it.
+   cloud, and the motion is refit on it. A fit must carry the grasped point where the hand went
+   (``gripper_shift``); when it does not, swings about the part's edges, a pure slide and turns
+   in the face's own plane (a wheel) are tried in turn.
 5. **Joint.** ``estimate_joint`` (screw decomposition) gives type, axis, origin and state; a slide
    is squared to its front when the data cannot tell the two apart. All parts hang off a fixed
    base, so every estimate is in the world frame, and ``aggregate_joint`` combines a part's
@@ -24,7 +34,8 @@ The method, top to bottom:
 6. **Follow up.** A part that moved little is pulled again along the joint just estimated (then
    back, if that moved nothing), for a larger, better-conditioned motion.
 7. **Aggregate.** Each part keeps its points in the start pose: the first seen, plus what each
-   later motion brought into view, carried back through its accumulated motion.
+   later motion brought into view, carried back through its accumulated motion; at the end,
+   the points of the start clouds that this geometry covers are the part as first seen.
 8. **Stop and model.** When no candidate is left or the interaction budget is spent, send
    ``distance = 0`` ("done") with the estimate attached under ``"estimate"`` (the env scores it
    against the ground truth, see ``embodied.envs.articulation_metrics``), and export an
@@ -52,7 +63,7 @@ from embodied.interfaces import ArticulationAction
 from embodied.perception.articulated_model import ArticulatedModel, PartModel, export_urdf
 from embodied.perception.articulation import (JointEstimate, aggregate_joint, estimate_joint,
                                               joint_motion, ransac_rigid, transform_points)
-from embodied.perception.pointcloud import (clusters, dominant_normal, facing_cameras, icp,
+from embodied.perception.pointcloud import (clusters, dominant_normal, face_offsets, facing_cameras, icp,
                                             in_free_space, normals_and_offsets, one_sidedness,
                                             voxel_downsample)
 
@@ -75,6 +86,8 @@ MODEL_VOXEL = 0.005
 START_RADIUS = 0.05
 #: degrees: swings tried when a pull's motion does not fit from the commanded translation.
 SWING_GUESSES_DEG = (10.0, 20.0, 35.0)
+#: degrees: turns in the moved face's own plane tried when nothing else fits (a wheel).
+SPIN_GUESSES_DEG = (20.0, 45.0, 90.0, 135.0, 180.0)
 #: a swing fit may keep fewer of the part's points in view (see ``SfaAgent._fit_swing``).
 SWING_VISIBLE_SHARE = 0.2
 #: a swing fit may carry the touched point at most this many pull distances.
@@ -89,6 +102,33 @@ HANDLE_SURROUND = 0.08
 FAR_HINGE = 1.0
 #: a gripper that moved while fewer points than this changed in view moved something unseen.
 UNSEEN_CHANGE = 500
+#: a hand that moved more than GRIP_TOLERANCE (m) constrains the fit: the grasped point must end
+#: within GRIP_SHARE of the hand's shift (at least GRIP_TOLERANCE) of where the hand let go, or
+#: further on within COAST_COS of its direction (see ``SfaAgent._plausible``).
+GRIP_TOLERANCE = 0.03
+GRIP_SHARE = 0.5
+COAST_COS = 0.95
+#: m: a start-cloud point this close to a part's start-pose geometry is the part's.
+COVER_RADIUS = 0.006
+#: view actions: zoom-out factor and the farthest view (the env's VIEW_LIMITS allow 2.0;
+#: this keeps the object large in the image).
+ZOOM_OUT = 1.4
+VIEW_MAX_SCALE = 1.96
+#: a pull whose direction's vertical component exceeds this lifts; it is made from
+#: ``TOP_ELEVATION`` degrees when the cameras look from below ``TOP_MIN_ELEVATION``.
+LIFT_COS = 0.7
+TOP_ELEVATION = 65.0
+TOP_MIN_ELEVATION = 45.0
+TOP_AFTER_TRIES = 2
+#: m: a remembered handle with no point of the cloud this close is hidden; a part within this
+#: of the line of sight hides it.
+HIDDEN_GAP = 0.02
+#: m: a part moved less than this (at its far edge) is not pushed back; the longest push.
+CLOSE_MIN_SHIFT = 0.03
+MAX_PULL = 0.45
+#: a handle candidate found by ``face_offsets`` alone is a group of at least this many proud
+#: points (fewer: a corner's speck).
+HANDLE_MIN_POINTS = 5
 #: a face is a candidate when the cosine between its normal and the view ray exceeds this.
 FACING_COS = 0.15
 
@@ -125,6 +165,11 @@ class SfaConfig(AgentConfig):
     #: rank face candidates with a learned interaction scorer: "learned" (the weights shipped
     #: with embodied, trained on the train split) or a path to weights; None: by cell size.
     scorer: str | None = None
+    #: use the env's view action (look again from further away or higher up when a motion
+    #: cannot be explained from here); False: the cameras never move.
+    views: bool = True
+    #: view actions per object at most (each costs one interaction).
+    max_views: int = 3
     icp_iterations: int = 30
     ransac_threshold: float = 0.01
     seed: int = 0
@@ -152,6 +197,8 @@ class SfaConfig(AgentConfig):
         for name in ("refine_pulls", "refine_below_deg", "refine_below_m"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"got {getattr(self, name)}, expected >= 0", key=name)
+        if self.max_views < 0:
+            raise ConfigError(f"got {self.max_views}, expected an integer >= 0", key="max_views")
         if self.handle_offset <= 0:  # at 0 every point of a flat face would be a "handle"
             raise ConfigError(f"got {self.handle_offset}, expected > 0 (m)", key="handle_offset")
 
@@ -176,10 +223,31 @@ class _Part:
     canonical: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     #: follow-up pulls made on it (see SfaAgent.refinement).
     refined: int = 0
+    #: pushed back to its start to unhide what it hid (see SfaAgent._unhide).
+    closed: bool = False
 
     @property
     def joint(self) -> JointEstimate:
         return aggregate_joint(self.estimates)
+
+
+@dataclass
+class _Motion:
+    """One pull's evidence between segmentation and fit: kept while the agent looks again."""
+
+    before: np.ndarray            # the cloud before the pull
+    normals: np.ndarray           # its normals
+    changed: np.ndarray           # rows of ``before`` that changed
+    seed: np.ndarray              # rows of ``before`` that seed the moving part
+    point: np.ndarray
+    direction: np.ndarray
+    distance: float
+    gripper: np.ndarray | None
+    entry: dict[str, Any]         # the pull's log entry
+    radius: float
+    min_points: int
+    fit_threshold: float
+    before_view: tuple[np.ndarray, np.ndarray, np.ndarray]   # depth, K, E before the pull
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -205,6 +273,27 @@ def joint_from_motion(R: np.ndarray, t: np.ndarray, points: np.ndarray,
         if float(np.linalg.norm(rel, axis=1).min()) > FAR_HINGE:
             est = estimate_joint(R, t, reference=reference, min_angle_deg=180.0)
     return est
+
+
+def camera_elevation(extrinsic: np.ndarray) -> float:
+    """Degrees the camera looks down (its optical axis below the horizontal)."""
+    forward = np.asarray(extrinsic, dtype=float)[:3, 2]
+    return float(np.degrees(np.arcsin(np.clip(-forward[2], -1.0, 1.0))))
+
+
+def touches_border(cloud: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
+                   shape: tuple[int, int], margin: float = 1.5) -> bool:
+    """Whether some of the cloud projects onto the image's outermost pixels (``margin`` px) of
+    camera ``K``/``extrinsic``: the object reaches past the frame."""
+    if len(cloud) == 0:
+        return False
+    E = np.asarray(extrinsic, dtype=float)
+    cam = (np.asarray(cloud, float) - E[:3, 3]) @ E[:3, :3]
+    cam = cam[cam[:, 2] > 1e-6]
+    u = K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2]
+    v = K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2]
+    h, w = shape
+    return bool(np.any((u < margin) | (u > w - 1 - margin) | (v < margin) | (v > h - 1 - margin)))
 
 
 def lift_direction(direction: np.ndarray) -> np.ndarray | None:
@@ -270,7 +359,11 @@ class SfaAgent(Agent[ArticulationAction]):
         self.parts: list[_Part] = []
         self.tried: list[np.ndarray] = []
         self.lifted: list[np.ndarray] = []      # handles given their second, lifting pull
+        #: (point, direction) of the handles seen at the start (see ``_unhide``)
+        self.handle_memory: list[tuple[np.ndarray, np.ndarray]] | None = None
         self.first_cloud: np.ndarray | None = None
+        #: clouds seen before anything moved (the first, and those of views taken then)
+        self.start_clouds: list[np.ndarray] = []
         self.prev: np.ndarray | None = None
         self.pending: tuple[np.ndarray, np.ndarray, float] | None = None
         #: a pull to make again from where its grip ended (see ``observe_effect``)
@@ -281,6 +374,19 @@ class SfaAgent(Agent[ArticulationAction]):
         self.log: list[dict[str, Any]] = []
         self.export_path: Path | None = None
         self._view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: a motion to fit again from the next view (see ``observe_effect``)
+        self.refit: _Motion | None = None
+        #: a follow-up pull chosen before the view taken for it (see ``_wants_top_view``)
+        self.deferred: tuple[np.ndarray, ...] | None = None
+        #: whether any pull has moved anything yet (views before that see the start state)
+        self.disturbed = False
+        self.views = 0
+        #: the cameras' (azimuth deg from where they started, elevation deg, distance scale);
+        #: the elevation is read from the first observation's extrinsics
+        self.view: tuple[float, float, float] = (0.0, 0.0, 1.0)
+        self.start_view = self.view
+        self.looked = False          # the last action was a view
+        self.on_top = False          # looking from above to lift a top face
 
     # -------------------------------------------------------------------------- main loop
     def act(self, obs: dict[str, Any]) -> ArticulationAction:
@@ -289,7 +395,21 @@ class SfaAgent(Agent[ArticulationAction]):
         cloud = valid_cloud(obs)
         if self.first_cloud is None:
             self.first_cloud = cloud
-        if self.pending is not None and self.prev is not None:
+            self.start_clouds.append(cloud)
+            self.view = (0.0, camera_elevation(np.asarray(obs["extrinsics"], float)[0]), 1.0)
+            self.start_view = self.view
+            self.start_cameras = self.cameras.copy()
+        elif self.looked and not self.disturbed:
+            self.start_clouds.append(cloud)        # a view of the start state
+        self.looked = False
+        if self.refit is not None:                 # the view just taken to look again
+            motion, self.refit = self.refit, None
+            if self._fit_motion(motion, cloud):
+                motion.entry["seen_again"] = True
+                self.fruitless = 0
+            else:
+                self.tried.append(motion.point)
+        elif self.pending is not None and self.prev is not None:
             gripper = obs.get("gripper_shift")
             self.observe_effect(self.prev, cloud, *self.pending,
                                 gripper=None if gripper is None else np.asarray(gripper, float))
@@ -298,20 +418,103 @@ class SfaAgent(Agent[ArticulationAction]):
         self.prev_view = (np.asarray(obs["depth"]), np.asarray(obs["intrinsics"], dtype=float),
                           np.asarray(obs["extrinsics"], dtype=float))
         cameras = np.asarray(obs["extrinsics"], dtype=float)[:, :3, 3]
+        if self.refit is not None:                 # a motion the view could not explain
+            view = self._look_again_view(obs, cloud)
+            if view is not None:
+                return self.look(view)
+            self.tried.append(self.refit.point)
+            self.refit = None
         cfg_patience = self.config.patience
         patient = cfg_patience is None or self.fruitless < cfg_patience
         candidate = None
+        refining = False
         if self.interactions < self.budget and patient:
-            candidate, self.repeat = self.repeat, None
-            candidate = candidate or self.refinement(small_only=True) \
-                or self.propose(cloud, cameras) or self.refinement(small_only=False)
+            candidate, self.deferred = self.deferred, None
+            if candidate is None:
+                candidate, self.repeat = self.repeat, None
+            if candidate is None:
+                candidate = self.refinement(small_only=True)
+                refining = candidate is not None
+            candidate = candidate or self.propose(cloud, cameras)
+            if candidate is None:
+                candidate = self.refinement(small_only=False)
+                refining = candidate is not None
         if candidate is None:
+            if self.config.views and self.view != self.start_view and self.interactions < self.budget:
+                return self.look(self.start_view)  # see the end state as the start was seen
             return self.finish()
-        point, direction = candidate
+        point, direction = candidate[0], candidate[1]
+        distance = float(candidate[2]) if len(candidate) > 2 else self.config.pull_distance
+        if self._wants_top_view(point, direction, refining):
+            # a follow-up lift is made from above as chosen; a new one is chosen again there
+            self.on_top, self.deferred = True, (candidate if refining else None)
+            return self.look((self.view[0], TOP_ELEVATION, self.view[2]))
         self.interactions += 1
-        self.pending = (point, direction, self.config.pull_distance)
+        self.pending = (point, direction, distance)
         return {"point": point.astype(np.float32), "direction": direction.astype(np.float32),
-                "distance": np.array([self.config.pull_distance], np.float32)}
+                "distance": np.array([distance], np.float32)}
+
+    # -------------------------------------------------------------------------- looking
+    def _may_look(self) -> bool:
+        """Whether a view action is allowed now: views on, one left, budget left for it."""
+        cfg = self.config
+        return cfg.views and self.views < cfg.max_views and self.interactions < self.budget
+
+    def look(self, view: tuple[float, float, float]) -> ArticulationAction:
+        """The view action: move the cameras to ``view`` = (azimuth deg from where they started,
+        elevation deg, distance scale); costs one interaction, as a robot's head or base move."""
+        self.interactions += 1
+        self.views += 1
+        self.view = view
+        self.looked = True
+        self.log.append({"view": [float(v) for v in view]})
+        zero = np.zeros(3, np.float32)
+        return {"point": zero, "direction": np.array([1.0, 0.0, 0.0], np.float32),
+                "distance": np.array([self.config.pull_distance], np.float32),
+                "view": np.array(view, np.float32)}
+
+    def _front_direction(self, cloud: np.ndarray) -> np.ndarray:
+        """Horizontal unit vector from the object towards where the cameras first stood."""
+        d = self.start_cameras.mean(axis=0) - cloud.mean(axis=0)
+        d[2] = 0.0
+        n = float(np.linalg.norm(d))
+        return d / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
+
+    def _wants_top_view(self, point: np.ndarray, direction: np.ndarray, refining: bool) -> bool:
+        """Whether to look from above before a pull that lifts a top face (a lid, a flap).
+
+        Why: a lid hinged at its back turns its top away from a camera that looks at it from
+        the front and low; lifted by a few degrees it is seen edge-on, and its motion cannot be
+        fitted to what is left (a sliver of its front edge). From above, its whole top stays in
+        view while it turns. Not for the lifting second try of a handle on a front (most of
+        those are drawers and doors that were stuck, and the fronts are seen best from where
+        the cameras are). And only to lift a part already found (a lid nudged by a pull at its
+        front) or before any part is found (a chest whose fronts gave nothing): the top of a
+        cabinet whose doors moved is rarely a lid, and a view costs an interaction; before any
+        part is found, only after ``TOP_AFTER_TRIES`` pulls (the fronts first).
+        """
+        if any(np.linalg.norm(point - q) < 1e-6 for q in self.lifted):
+            return False
+        if (self.parts and not refining) or (not self.parts and self.interactions < TOP_AFTER_TRIES):
+            return False
+        return (self._may_look() and self.interactions + 2 < self.budget
+                and abs(float(direction[2])) > LIFT_COS and self.view[1] < TOP_MIN_ELEVATION)
+
+    def _look_again_view(self, obs: dict[str, Any], cloud: np.ndarray) -> tuple[float, float, float] | None:
+        """Where to look from when a motion could not be explained from here, or None.
+
+        A part that came towards the camera (a small drawer pulled out by its own depth) can
+        leave the frame: when the cloud reaches the image border, the same direction from
+        further away sees it whole. (Looking from higher up after other failures was tried:
+        on the generated cabinets most of those are a drawer under an open drawer, which a
+        higher camera sees even less of.)
+        """
+        azimuth, elevation, scale = self.view
+        if scale < VIEW_MAX_SCALE and touches_border(
+                cloud, np.asarray(obs["intrinsics"], float)[0], np.asarray(obs["extrinsics"], float)[0],
+                np.asarray(obs["depth"]).shape[-2:]):
+            return azimuth, elevation, min(VIEW_MAX_SCALE, scale * ZOOM_OUT)
+        return None
 
     def debug_frame(self) -> np.ndarray | None:
         """The last view with every part found so far painted on it, its joint axis, and the
@@ -387,10 +590,11 @@ class SfaAgent(Agent[ArticulationAction]):
 
     # -------------------------------------------------------------------------- 1. propose
     def _blocked(self, p: np.ndarray) -> bool:
+        """Whether a point is near a failed try or on a known part (anything seen of it)."""
         r = self.config.skip_radius
         if any(np.linalg.norm(p - q) < r for q in self.tried):
             return True
-        return any(cKDTree(part.current_points).query(p)[0] < r for part in self.parts)
+        return any(cKDTree(self._geometry_now(part)).query(p)[0] < r for part in self.parts)
 
     def _clearance(self, points: np.ndarray) -> np.ndarray:
         """Per point, the distance to the nearest tried point or known part point (inf if none)."""
@@ -416,11 +620,17 @@ class SfaAgent(Agent[ArticulationAction]):
         facing = view_cos > FACING_COS
         handles: list[int] = []
         support: list[int] = []
-        proud = np.flatnonzero((offsets > cfg.handle_offset) & facing)
+        # proud of the local plane, or of the wider face (a handle fixed flush to its door)
+        proud_of_face = face_offsets(cloud, normals) > cfg.handle_offset
+        proud = np.flatnonzero(((offsets > cfg.handle_offset) | proud_of_face) & facing)
         if len(proud):
             labels = clusters(cloud[proud], cfg.cluster_radius)
             groups = [proud[labels == g] for g in np.unique(labels)]
-            groups = sorted((g for g in groups if len(g) >= 2), key=lambda g: -len(g))
+            # two points proud of their local plane make a handle (a bar seen edge-on from
+            # afar); points proud of the wider face only need a few more (a corner's speck)
+            local = offsets > cfg.handle_offset
+            groups = sorted((g for g in groups if local[g].sum() >= 2 or len(g) >= HANDLE_MIN_POINTS),
+                            key=lambda g: -len(g))
             handles = [int(g[np.argmax(offsets[g])]) for g in groups]
             support = [len(g) for g in groups]
         face = np.flatnonzero(facing & (np.abs(offsets) < 0.004))
@@ -464,23 +674,114 @@ class SfaAgent(Agent[ArticulationAction]):
         tie = out.support[len(handles):].astype(float)
         if self.scorer is not None and len(index):
             tie = self.scorer.score(cloud, cameras, out)[len(handles):]
+        if self.on_top:
+            # lifting a top face from above: the faces that face up, front edge first (a lid's
+            # hinge is at its back; lifted near the hinge it barely turns, and falls back when
+            # let go), before anything else
+            # a face, not a rim: cells holding at least half as many points as the fullest
+            front = cloud[index] @ self._front_direction(cloud)
+            lifts = np.flatnonzero(out.direction[:, 2] > LIFT_COS)
+            if len(lifts):
+                lifts = lifts[out.support[lifts] >= 0.5 * out.support[lifts].max()]
+            rest = np.setdiff1d(np.arange(len(index)), lifts)
+            first = lifts[np.argsort(-front[lifts], kind="stable")]
+            return out.take(np.concatenate([first, rest]).astype(np.int64))
         order = np.lexsort((-tie, -spread)) + len(handles)
         return out.take(np.concatenate([np.arange(len(handles)), order]).astype(np.int64))
 
-    def propose(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The next (point, pull direction): the first candidate not blocked by a failed try or
-        a known part; a handle that did not give gets one lifting pull."""
+    def propose(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """The next (point, pull direction[, distance]): the first candidate not blocked by a
+        failed try or a known part; a handle that did not give gets one lifting pull. Before
+        the faces: a handle seen at the start that an opened part now hides gets that part
+        closed (see ``_unhide``)."""
         cands = self.candidates(cloud, cameras)
         if cands is None:
             return None
+        if self.handle_memory is None:             # the handles of the start state
+            self.handle_memory = [(cloud[i].copy(), d.copy()) for i, d, h
+                                  in zip(cands.index, cands.direction, cands.handle) if h]
         for i, direction, handle in zip(cands.index, cands.direction, cands.handle):
+            if not handle:
+                unhide = self._unhide(cloud)
+                if unhide is not None:
+                    return unhide
             if not self._blocked(cloud[i]):
                 return cloud[i].copy(), direction.copy()
             if handle:
                 lift = self._second_try(cloud[i], direction)
                 if lift is not None:
                     return cloud[i].copy(), lift
+        return self._unhide(cloud)
+
+    def _unhide(self, cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """A pull that closes an opened part hiding a handle seen at the start, or None.
+
+        Why: a drawer pulled out hides the handle of the drawer below it from a camera that
+        looks down on it, and a door swung open can hide what is under its swing. A handle is
+        remembered from the start, and when it is no longer in view and not yet tried, the part
+        between it and the cameras is pushed back to where it started (once per part).
+        """
+        if not self.handle_memory:
+            return None
+        tree = cKDTree(cloud)
+        eye = self.cameras.mean(axis=0)
+        r = self.config.skip_radius
+        for point, _ in self.handle_memory:
+            if self._blocked(point) or tree.query(point)[0] < HIDDEN_GAP:
+                continue                       # tried, on a known part, or in view
+            if any(len(p.canonical) and cKDTree(p.canonical).query(point)[0] < r for p in self.parts):
+                continue                       # a known part's own handle: it moved with it
+            for part in self.parts:
+                if part.closed or not self._between(part, eye, point):
+                    continue
+                pull = self._closing_pull(part)
+                if pull is not None:
+                    part.closed = True
+                    return pull
         return None
+
+    def _between(self, part: _Part, eye: np.ndarray, point: np.ndarray) -> bool:
+        """Whether some of the part, as it is now, lies on the line of sight from eye to point."""
+        pts = self._geometry_now(part)
+        ray = point - eye
+        length = float(np.linalg.norm(ray))
+        ray /= length
+        along = (pts - eye) @ ray
+        inside = (along > 0.0) & (along < length - HIDDEN_GAP)
+        off = np.linalg.norm((pts - eye) - np.outer(along, ray), axis=1)
+        return bool(np.any(inside & (off < HIDDEN_GAP)))
+
+    def _closing_pull(self, part: _Part) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """Push the part back by its estimated opening: (point, direction, distance), or None
+        when it has hardly moved. A slide is pushed at its grasp along minus its net shift; a
+        hinge at the point of the part farthest from its axis, along the arc back."""
+        joint = part.joint
+        R, t = part.pose[:3, :3], part.pose[:3, 3]
+        if joint.type == "prismatic":
+            shift = t.copy()
+            length = float(np.linalg.norm(shift))
+            if length < CLOSE_MIN_SHIFT:
+                return None
+            return part.grasp.copy(), -shift / length, min(length, MAX_PULL)
+        axis = np.asarray(joint.axis, dtype=float)
+        angle = float(np.linalg.norm(Rotation.from_matrix(R).as_rotvec()))
+        sense = float(np.sign(Rotation.from_matrix(R).as_rotvec() @ axis)) or 1.0
+        radial = part.current_points - joint.origin
+        radial -= np.outer(radial @ axis, axis)
+        reach = np.linalg.norm(radial, axis=1)
+        k = int(np.argmax(reach))
+        if angle * reach[k] < CLOSE_MIN_SHIFT:
+            return None
+        direction = -sense * np.cross(axis, radial[k] / reach[k])
+        return part.current_points[k].copy(), direction, min(angle * reach[k], MAX_PULL)
+
+    def _geometry_now(self, part: _Part) -> np.ndarray:
+        """Everything known of the part where it is now: the points of its last motion, and its
+        start-pose points (with those that motions brought into view) carried to its pose."""
+        if len(part.canonical) == 0:
+            return part.current_points
+        moved = transform_points(part.pose[:3, :3], part.pose[:3, 3], part.canonical)
+        return np.concatenate([part.current_points, moved])
 
     def _second_try(self, point: np.ndarray, direction: np.ndarray) -> np.ndarray | None:
         """The lifting pull for a handle whose outward pull moved nothing, once per handle.
@@ -513,9 +814,18 @@ class SfaAgent(Agent[ArticulationAction]):
         entry: dict[str, Any] = {"point": point.tolist(), "moved": False}
         self.log.append(entry)
         parts_before = len(self.parts)
-        self._segment_and_fit(before, after, point, direction, distance, entry)
+        motion = self._segment(before, after, point, direction, distance, entry, gripper)
+        fitted = motion is not None and self._fit_motion(motion, after)
+        if motion is not None and not fitted and self._may_look():
+            self.refit = motion                    # look again from another view, then fit
+            entry["look_again"] = True
+        elif not entry["moved"]:
+            self.tried.append(point)
         self.fruitless = 0 if len(self.parts) > parts_before else self.fruitless + 1
         held = gripper is not None and np.linalg.norm(gripper) > self.config.change_threshold
+        self.disturbed = self.disturbed or held or entry.get("changed", 0) > 0
+        if self.on_top and direction[2] > LIFT_COS and len(self.parts) == parts_before:
+            self.on_top = False                    # the top face did not give: lift no more
         # much changed away from the touch: the pull visibly moved something, only not there
         unseen = entry.get("changed", 0) < UNSEEN_CHANGE
         if held and unseen and not entry["moved"] and \
@@ -525,15 +835,13 @@ class SfaAgent(Agent[ArticulationAction]):
             self.repeated.append(again)
             entry["repeat"] = True
 
-    def _segment_and_fit(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
-                         direction: np.ndarray, distance: float, entry: dict[str, Any]) -> None:
-        """Changed points near the touch -> rigid motion -> every point that motion explains.
+    def _segment(self, before: np.ndarray, after: np.ndarray, point: np.ndarray,
+                 direction: np.ndarray, distance: float, entry: dict[str, Any],
+                 gripper: np.ndarray | None = None) -> _Motion | None:
+        """Changed points, and those near the touch that seed the moving part (None: too few).
 
         Seeds are all clusters of changed points within ``SEED_RADIUS`` of the touched point, not
         just the nearest: a handle standing a few cm proud of its door is a cluster of its own.
-        Points of other clusters (surfaces the moving part now hides or reveals) fit no rigid
-        motion with the part, so after the fit the part is re-segmented as the changed points
-        whose moved position lands on the "after" cloud, connected to the fitted inliers.
         """
         cfg = self.config
         # A small or distant object is seen with few, sparse points: radii grow with the point
@@ -551,24 +859,47 @@ class SfaAgent(Agent[ArticulationAction]):
         entry["changed"] = int(len(changed))
         if len(changed) < min_points:
             entry["why"] = f"{len(changed)} changed points"
-            self.tried.append(point)
-            return
+            return None
         labels = clusters(before[changed], radius)
         gap = np.full(labels.max() + 1, np.inf)
         np.minimum.at(gap, labels, np.linalg.norm(before[changed] - point, axis=1))
         seed = changed[gap[labels] < SEED_RADIUS]
         if len(seed) < min_points:
             entry["why"] = f"{len(seed)} changed points near the touch ({len(changed)} in all)"
-            self.tried.append(point)
-            return
+            return None
+        return _Motion(before, normals, changed, seed, point, direction, distance, gripper, entry,
+                       radius, min_points, fit_threshold, self.prev_view)
+
+    def _fit_motion(self, m: _Motion, after: np.ndarray) -> bool:
+        """Rigid motion of the seed onto ``after`` -> every changed point it explains -> joint;
+        records the part (True), or says in the log why not (False).
+
+        Points of other clusters (surfaces the moving part now hides or reveals) fit no rigid
+        motion with the part, so after the fit the part is re-segmented as the changed points
+        whose moved position lands on the "after" cloud, connected to the fitted inliers.
+        ``after`` may come from another view than ``m.before`` (looking again): both are world
+        clouds, and the fits test visibility against the cameras of now (``self.cameras``).
+        """
+        before, normals, changed, seed = m.before, m.normals, m.changed, m.seed
+        point, direction, distance, entry = m.point, m.direction, m.distance, m.entry
+        fit_threshold, radius = m.fit_threshold, m.radius
+
+        def plausible(f: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> bool:
+            return f is not None and self._plausible(f[0], f[1], point, direction, distance, m.gripper)
+
         fit = self._fit(before[seed], normals[seed], after, direction * distance, fit_threshold)
-        if fit is None:
+        if not plausible(fit):
             fit = self._fit_swing(before[seed], normals[seed], after, point, direction, distance,
                                   fit_threshold)
-        if fit is None:
+        if not plausible(fit):
+            fit = self._fit_slide(before[seed], normals[seed], after, direction * distance,
+                                  fit_threshold)
+        if not plausible(fit):
+            fit = self._fit_spin(before[seed], normals[seed], after, fit_threshold,
+                                 lambda f: plausible(f))
+        if fit is None or not plausible(fit):
             entry["why"] = f"no rigid fit of {len(seed)} seed points"
-            self.tried.append(point)
-            return
+            return False
         R, t, inliers = fit
         # re-segment: changed points the motion carries onto the after cloud, linked to the inliers
         moved_d, _ = cKDTree(after).query(transform_points(R, t, before[changed]))
@@ -580,10 +911,9 @@ class SfaAgent(Agent[ArticulationAction]):
             part_idx = ok[np.isin(lab, list(keep))]
         else:
             part_idx = seed[inliers]
-        if len(part_idx) < min_points:
+        if len(part_idx) < m.min_points:
             entry["why"] = f"{len(part_idx)} points follow the fitted motion"
-            self.tried.append(point)
-            return
+            return False
         src = before[part_idx]
         refit = self._fit(src, normals[part_idx], after, t, fit_threshold, R0=R)
         if refit is not None:
@@ -595,13 +925,16 @@ class SfaAgent(Agent[ArticulationAction]):
         if est.type == "prismatic":
             est = self._square_slide(est, src, after, fit_threshold)
         est.support = float(len(src_ref))
-        entry.update(moved=est.type != "static", type=est.type, points=int(len(src)))
+        entry.pop("why", None)
+        entry.update(moved=est.type != "static", type=est.type, points=int(len(src)),
+                     state=round(float(est.state), 4))
         if est.type == "static":
-            self.tried.append(point)
-            return
+            return True
         moved_now = transform_points(R, t, src)
         grasp = transform_points(R, t, point[None])[0]
-        part = next((p for p in self.parts if self._same_part(p, src, est)), None)
+        # the part held where it was last grabbed is that part, whatever the view shows of it
+        held = [p for p in self.parts if np.linalg.norm(point - p.grasp) < self.config.skip_radius]
+        part = held[0] if held else next((p for p in self.parts if self._same_part(p, src, est)), None)
         if part is None:
             part = _Part(rest_points=src, current_points=moved_now, estimates=[est], grasp=grasp,
                          grasp_shift=grasp - point, touch=point.copy(),
@@ -610,10 +943,12 @@ class SfaAgent(Agent[ArticulationAction]):
         else:                                      # the same part again: one more estimate
             part.estimates.append(est)
             part.current_points, part.grasp, part.grasp_shift = moved_now, grasp, grasp - point
-        self._aggregate(part, est, moved_now, after, radius, fit_threshold)
+        self._aggregate(part, est, moved_now, after, radius, fit_threshold, m.before_view)
+        return True
 
     def _aggregate(self, part: _Part, est: JointEstimate, moved_now: np.ndarray,
-                   after: np.ndarray, radius: float, threshold: float) -> None:
+                   after: np.ndarray, radius: float, threshold: float,
+                   before_view: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         """Add what this motion showed of the part to its start-pose points (``canonical``).
 
         The part's "after" points are those on its moved surface, plus those near it that lie in
@@ -629,7 +964,7 @@ class SfaAgent(Agent[ArticulationAction]):
         near = np.flatnonzero((d < 3.0 * radius) & ~on_surface)
         brought = np.zeros(len(after), dtype=bool)
         if len(near):
-            brought[near] = in_free_space(after[near], *self.prev_view, margin=FREE_MARGIN)
+            brought[near] = in_free_space(after[near], *before_view, margin=FREE_MARGIN)
         seen = after[on_surface | brought]
         inv = np.linalg.inv(part.pose)
         back = transform_points(inv[:3, :3], inv[:3, 3], seen)
@@ -685,6 +1020,81 @@ class SfaAgent(Agent[ArticulationAction]):
         mask = np.zeros(len(src), dtype=bool)
         mask[seen[inl]] = True
         return R, t, mask
+
+    @staticmethod
+    def _plausible(R: np.ndarray, t: np.ndarray, point: np.ndarray, direction: np.ndarray,
+                   distance: float, gripper: np.ndarray | None) -> bool:
+        """Whether a fitted motion carries the grasped point the way the hand went.
+
+        Why: a fit to a small or flat part can settle in a wrong minimum (a small drawer pulled
+        out by its own depth fitted as a 90 degree turn that lays its front onto its floor,
+        which carries the grasped point backwards). With the env's ``gripper_shift`` the fit
+        must carry the grasped point to within ``GRIP_SHARE`` of the hand's shift (at least
+        ``GRIP_TOLERANCE``) of where the hand let go, or further on the same way (within
+        ``COAST_COS``): a door pulled near its hinge keeps swinging after it is let go. Without
+        it, forward along the pull by at most ``SWING_REACH`` pull distances.
+        """
+        shift = R @ point + t - point
+        if gripper is not None and float(np.linalg.norm(gripper)) > GRIP_TOLERANCE:
+            hand = float(np.linalg.norm(gripper))
+            if float(np.linalg.norm(shift - gripper)) <= max(GRIP_TOLERANCE, GRIP_SHARE * hand):
+                return True                    # where the hand let go
+            along = float(shift @ gripper) / hand
+            return along >= hand and along >= COAST_COS * float(np.linalg.norm(shift))
+        d = direction / np.linalg.norm(direction)
+        reach = SWING_REACH * distance
+        return bool(float(shift @ d) > 0.0 and float(np.linalg.norm(shift)) <= reach)
+
+    def _fit_slide(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray,
+                   init_t: np.ndarray, threshold: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The fit again as a pure translation: (I, t, inlier mask), or None.
+
+        Why: when the free fits fail or land where the hand did not go, the part may be a
+        slide whose flat front lets rotations wander; a translation has no rotation to lose.
+        """
+        t = np.asarray(init_t, dtype=float)
+        tree = cKDTree(after)
+        visible = np.ones(len(src), dtype=bool)
+        for radius in np.geomspace(0.08, threshold, max(2, self.config.icp_iterations)):
+            moved = src + t
+            visible = facing_cameras(moved, normals, self.cameras)
+            d, nn = tree.query(moved)
+            keep = (d < radius) & visible
+            if keep.sum() < 6:
+                return None
+            t = (after[nn[keep]] - src[keep]).mean(axis=0)
+        d, _ = tree.query(src + t)
+        inliers = (d < threshold) & facing_cameras(src + t, normals, self.cameras)
+        if inliers.sum() < max(6, MIN_VISIBLE_SHARE * len(src)):
+            return None
+        return np.eye(3), t, inliers
+
+    def _fit_spin(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray, threshold: float,
+                  accept: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The fit again from turns about the moved face's own normal, through its middle.
+
+        Why: a wheel or a knob turns in its own plane, by as much as the hand carries it round
+        (a quarter turn and more), so neither the commanded translation nor a swing about an
+        edge starts ICP near it. The face's normal (``dominant_normal``) through the moved
+        points' centroid is the likely axis; turns of ``SPIN_GUESSES_DEG`` both ways are tried,
+        and of the fits the hand's motion allows (``accept``) the one with most inliers wins.
+        """
+        axis = dominant_normal(src)
+        if axis is None:
+            return None
+        centre = src.mean(axis=0)
+        best, best_count = None, 0
+        for deg in SPIN_GUESSES_DEG:
+            for sign in (1.0, -1.0):
+                R0 = Rotation.from_rotvec(axis * sign * np.radians(deg)).as_matrix()
+                fit = self._fit(src, normals, after, centre - R0 @ centre, threshold, R0=R0,
+                                min_share=SWING_VISIBLE_SHARE)
+                if fit is None or not accept(fit):
+                    continue
+                if fit[2].sum() > best_count:
+                    best, best_count = fit, int(fit[2].sum())
+        return best
 
     def _fit_swing(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray,
                    point: np.ndarray, direction: np.ndarray, distance: float, threshold: float
@@ -784,6 +1194,8 @@ class SfaAgent(Agent[ArticulationAction]):
         cfg = self.config
         if self.first_cloud is None or self.prev is None or not self.parts:
             return
+        if self.view != self.start_view:      # another view sees other surfaces: not comparable
+            return
         tree = cKDTree(self.first_cloud)
         stale = [i for i, p in enumerate(self.parts)
                  if np.median(tree.query(p.rest_points)[0]) > cfg.change_threshold]
@@ -802,6 +1214,27 @@ class SfaAgent(Agent[ArticulationAction]):
             pts = moved[(owner == i) & (nearest < START_RADIUS)]
             if len(pts) >= min(cfg.min_part_points, len(self.parts[i].rest_points)):
                 self.parts[i].rest_points = pts
+
+    def _complete_start_points(self) -> None:
+        """Give each part the points of the start cloud(s) that its start-pose geometry covers.
+
+        Why: a part is recorded with the points that changed when it was found; a lid nudged
+        by 3 degrees changes only along its front edge, the strip near the hinge moving by less
+        than the change threshold. Its later, larger motions carry all of it back to the start
+        pose (``canonical``), and the start cloud's points that lie on that geometry are the
+        part as first seen. Points nearer another part's geometry are left to it.
+        """
+        if not self.parts or not self.start_clouds:
+            return
+        start = np.concatenate(self.start_clouds)
+        dist = np.stack([cKDTree(p.canonical).query(start)[0] if len(p.canonical)
+                         else np.full(len(start), np.inf) for p in self.parts])
+        owner, nearest = np.argmin(dist, axis=0), dist.min(axis=0)
+        for i, part in enumerate(self.parts):
+            extra = start[(owner == i) & (nearest < COVER_RADIUS)]
+            if len(extra):
+                part.rest_points = voxel_downsample(np.concatenate([part.rest_points, extra]),
+                                                    MODEL_VOXEL / 5.0)
 
     def _along_joint(self, part: _Part, moved: cKDTree) -> np.ndarray:
         """A stale part's points moved along its estimated joint to where they best cover the
@@ -858,6 +1291,7 @@ class SfaAgent(Agent[ArticulationAction]):
     def finish(self) -> ArticulationAction:
         self._merge_duplicates()
         self._start_points()
+        self._complete_start_points()
         estimate = self.estimate()
         root = self.config.export_dir
         if root is None and self.output_dir is not None:

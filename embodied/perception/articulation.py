@@ -248,9 +248,10 @@ def estimate_joint(R: ArrayLike, t: ArrayLike, reference: ArrayLike | None = Non
 def aggregate_joint(estimates: Sequence[JointEstimate]) -> JointEstimate:
     """Combine the estimates of one joint from several interactions into one.
 
-    * type: majority vote among the non-static estimates (an interaction that failed to move the
-      part says nothing about its type); all static -> static. Ties prefer revolute, whose
-      estimate also needed a real rotation, over prismatic.
+    * type: vote among the non-static estimates (an interaction that failed to move the part
+      says nothing about its type), each weighted by its ``support`` (the points its fit rested
+      on); all static -> static. Ties prefer revolute, whose estimate also needed a real
+      rotation, over prismatic.
     * weights: each estimate counts in proportion to how far it moved the part (|state|) times
       the points its fit rested on (``support``): a 2-degree nudge fixes an axis position to
       decimetres, a 30-degree swing to millimetres, and a fit to a sliver of a part (the rest
@@ -271,8 +272,12 @@ def aggregate_joint(estimates: Sequence[JointEstimate]) -> JointEstimate:
     if not moving:
         origins = np.array([e.origin for e in estimates])
         return JointEstimate("static", np.zeros(3), np.median(origins, axis=0), 0.0)
-    n_rev = sum(e.type == "revolute" for e in moving)
-    jtype = "revolute" if n_rev >= len(moving) - n_rev else "prismatic"
+    # each vote counts the points its fit rested on: three fits to slivers of a drawer (a few
+    # hundred points each, half hidden under the drawer above) must not outvote three to its
+    # whole front
+    votes = {kind: sum(max(e.support, 0.0) for e in moving if e.type == kind)
+             for kind in ("revolute", "prismatic")}
+    jtype = "revolute" if votes["revolute"] >= votes["prismatic"] else "prismatic"
     chosen = [e for e in moving if e.type == jtype]
     axes = np.array([_unit(e.axis) for e in chosen])
     weights = np.array([abs(e.state) * max(e.support, 0.0) for e in chosen]) + 1e-9
