@@ -387,6 +387,7 @@ class SfaAgent(Agent[ArticulationAction]):
         self.start_view = self.view
         self.looked = False          # the last action was a view
         self.on_top = False          # looking from above to lift a top face
+        self.refining_part: _Part | None = None     # the part the last follow-up pull was for
 
     # -------------------------------------------------------------------------- main loop
     def act(self, obs: dict[str, Any]) -> ArticulationAction:
@@ -488,8 +489,8 @@ class SfaAgent(Agent[ArticulationAction]):
         fitted to what is left (a sliver of its front edge). From above, its whole top stays in
         view while it turns. Not for the lifting second try of a handle on a front (most of
         those are drawers and doors that were stuck, and the fronts are seen best from where
-        the cameras are). And only to lift a part already found (a lid nudged by a pull at its
-        front) or before any part is found (a chest whose fronts gave nothing): the top of a
+        the cameras are). And only to lift further a part already seen to go up (a lid nudged
+        by a pull at its front) or before any part is found (a chest whose fronts gave nothing): the top of a
         cabinet whose doors moved is rarely a lid, and a view costs an interaction; before any
         part is found, only after ``TOP_AFTER_TRIES`` pulls (the fronts first).
         """
@@ -497,6 +498,10 @@ class SfaAgent(Agent[ArticulationAction]):
             return False
         if (self.parts and not refining) or (not self.parts and self.interactions < TOP_AFTER_TRIES):
             return False
+        if refining:                       # a part seen to go up (a lid), not one tried upwards
+            shift = self.refining_part.grasp_shift
+            if float(shift[2]) <= LIFT_COS * float(np.linalg.norm(shift)) or float(np.linalg.norm(shift)) < 1e-3:
+                return False
         return (self._may_look() and self.interactions + 2 < self.budget
                 and abs(float(direction[2])) > LIFT_COS and self.view[1] < TOP_MIN_ELEVATION)
 
@@ -585,6 +590,7 @@ class SfaAgent(Agent[ArticulationAction]):
             if norm < 1e-9:
                 continue
             part.refined += 1
+            self.refining_part = part
             return point.copy(), direction / norm
         return None
 
@@ -725,11 +731,10 @@ class SfaAgent(Agent[ArticulationAction]):
             return None
         tree = cKDTree(cloud)
         eye = self.cameras.mean(axis=0)
-        r = self.config.skip_radius
         for point, _ in self.handle_memory:
             if self._blocked(point) or tree.query(point)[0] < HIDDEN_GAP:
                 continue                       # tried, on a known part, or in view
-            if any(len(p.canonical) and cKDTree(p.canonical).query(point)[0] < r for p in self.parts):
+            if any(len(p.canonical) and cKDTree(p.canonical).query(point)[0] < HIDDEN_GAP for p in self.parts):
                 continue                       # a known part's own handle: it moved with it
             for part in self.parts:
                 if part.closed or not self._between(part, eye, point):
