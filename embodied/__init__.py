@@ -18,6 +18,9 @@ _GYM_IDS = {
     "embodied/ObjectNav-PyBullet-v0": "embodied.envs.objectnav:ObjectNavEnv",
     "embodied/Articulation-PyBullet-v0": "embodied.envs.articulation:ArticulationEnv",
     "embodied/Rearrange-PyBullet-v0": "embodied.envs.rearrange:RearrangeEnv",
+    "embodied/ObjectNav-RoboTHOR-v0": "embodied.envs.ai2thor.objectnav:RobothorObjectNavEnv",
+    "embodied/Rearrange-iTHOR-v0": "embodied.envs.ai2thor.rearrange:IthorRearrangeEnv",
+    "embodied/ObjectNav-Habitat-v0": "embodied.envs.habitat.objectnav:HabitatObjectNavEnv",
 }
 for _id, _entry in _GYM_IDS.items():
     if _id not in _gym.registry:

@@ -231,7 +231,10 @@ def load_builtin() -> dict[str, str]:
 
     A module that fails to import (an optional backend whose dependency is absent, or code still
     being written) is skipped and remembered: `load_errors()` and unknown-id messages show why.
-    Returns those failures.
+    Returns those failures. A package's `LAZY_MODULES` (names) are not imported here: the
+    package registers their components through light stand-ins that import them when one is
+    built (CSR's agent imports torch), so that loading the registry, and a config error, stay
+    fast.
     """
     global _builtin_loaded
     if _builtin_loaded:
@@ -248,8 +251,9 @@ def load_builtin() -> dict[str, str]:
         except Exception as exc:  # noqa: BLE001
             _LOAD_ERRORS[package_name] = f"{type(exc).__name__}: {exc}"
             continue
+        lazy = set(getattr(package, "LAZY_MODULES", ()))
         for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
-            if info.name.startswith("_"):
+            if info.name.startswith("_") or info.name in lazy:
                 continue
             name = f"{package_name}.{info.name}"
             try:

@@ -26,6 +26,6 @@ if [ -f "$stamp" ]; then exit 0; fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch/torchvision pinned to the builds that lie on local disk (see docs/setup.md).
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q -e ".[dev,ros,ray]"
+.venv/bin/python -m pip install -q -e ".[dev,ros,ray,thor]"
 rm -f .venv/.installed-*
 touch "$stamp"

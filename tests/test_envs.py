@@ -31,12 +31,22 @@ PACKAGE = REPO / "embodied"
 OBJECTNAV = "embodied/ObjectNav-PyBullet-v0"
 ARTICULATION = "embodied/Articulation-PyBullet-v0"
 REARRANGE = "embodied/Rearrange-PyBullet-v0"
-#: every Gym id the package registers, with the smallest settings that still exercise it
+ROBOTHOR = "embodied/ObjectNav-RoboTHOR-v0"
+ITHOR_REARRANGE = "embodied/Rearrange-iTHOR-v0"
+HABITAT = "embodied/ObjectNav-Habitat-v0"
+#: every Gym id the package registers, with the smallest settings that still exercise it (the
+#: AI2-THOR and Habitat envs on their fakes: the simulators cannot run here, see their tests)
 SMALL: dict[str, dict[str, Any]] = {
     OBJECTNAV: {"width": 64, "height": 64, "max_steps": 50},
     ARTICULATION: {"width": 64, "height": 48, "max_interactions": 6},
     REARRANGE: {"width": 64, "height": 64, "walkthrough_steps": 20, "unshuffle_steps": 20},
+    ROBOTHOR: {"controller": "fake", "thor": {"width": 64, "height": 48}, "max_steps": 50},
+    ITHOR_REARRANGE: {"width": 64, "height": 64, "walkthrough_steps": 20, "unshuffle_steps": 20,
+                      "controller": "fake", "split": "fake"},
+    HABITAT: {"width": 64, "height": 64, "max_steps": 50, "simulator": "fake",
+              "split": str(REPO / "tests/data/habitat/objectnav_fake.json.gz")},
 }
+NAVIGATION = (OBJECTNAV, ROBOTHOR, HABITAT)
 
 #: Warnings check_env may raise and why each is accepted; anything else fails the test.
 ALLOWED_WARNINGS: dict[str, tuple[str, ...]] = {
@@ -47,6 +57,9 @@ ALLOWED_WARNINGS: dict[str, tuple[str, ...]] = {
         "For Box action spaces, we recommend using a symmetric and normalized space",
     ),
     REARRANGE: (),
+    ROBOTHOR: (),
+    ITHOR_REARRANGE: (),
+    HABITAT: (),
 }
 
 registry.load_builtin()
@@ -123,9 +136,9 @@ def _action(env_id: str, obs: dict[str, Any], rng: np.random.Generator) -> Any:
     """A random action from the same RNG for both envs. SfA pulls act on a point of the object's
     cloud (a uniform point in the 10 m action box would almost always grab nothing, so no
     physics would run); ObjectNav's are uniform but Stop, so the rollout lasts."""
-    if env_id == OBJECTNAV:
+    if env_id in NAVIGATION:
         return DiscreteNavigationAction(int(rng.integers(len(DiscreteNavigationAction) - 1)))
-    if env_id == REARRANGE:                           # anything but "done" (action 0)
+    if env_id in (REARRANGE, ITHOR_REARRANGE):        # anything but "done" (action 0)
         return int(rng.integers(1, len(embodied.interfaces.REARRANGE_ACTION_NAMES)))
     n = int(obs["num_points"][0])
     direction = rng.normal(size=3)
@@ -381,3 +394,16 @@ def test_importing_every_agent_and_localizer_loads_no_env() -> None:
         "print(json.dumps(sorted(m for m in sys.modules\n"
         "                        if m == 'pybullet' or m.startswith('embodied.envs'))))")
     assert seen == []
+
+
+def test_loading_the_registry_imports_no_torch_and_no_simulator() -> None:
+    """`embodied run` loads every built-in registration before it checks a config, so a config
+    error (a missing AI2-THOR player, habitat-sim) must not wait for torch: CSR's agent module is
+    imported when a CSR agent is built, and the AI2-THOR / Habitat adapters when their env is."""
+    seen = _fresh_python(
+        "import json, sys, embodied.registry as r\n"
+        "errors = r.load_builtin()\n"
+        "print(json.dumps({'errors': errors, 'heavy': sorted(m for m in ('torch', 'torchvision', "
+        "'open_clip', 'ai2thor', 'habitat_sim') if m in sys.modules), "
+        "'csr': 'csr' in r.ids('agent') and 'csr_paper' in r.ids('agent')}))")
+    assert seen == {"errors": {}, "heavy": [], "csr": True}

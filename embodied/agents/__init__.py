@@ -8,6 +8,10 @@ from embodied.agents.random import RandomAgent, RandomConfig
 from embodied.agents.rearrange_oracle import RearrangeOracleAgent, RearrangeOracleConfig
 from embodied.agents.sfa import SfaAgent, SfaConfig
 
+#: modules registry.load_builtin() leaves unimported: registered above through a light stand-in
+#: (LazyCSRAgent) that imports them, and torch with them, when an agent is built
+LAZY_MODULES = ("csr", "csr_navigation")
+
 registry.register_agent("random", RandomAgent, RandomConfig)
 registry.register_agent("oracle", OracleAgent, OracleConfig)
 registry.register_agent("cow", CowAgent, CowConfig)
