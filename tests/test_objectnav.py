@@ -36,7 +36,9 @@ def env() -> ObjectNavEnv:
     e.close()
 
 
-@pytest.mark.parametrize("env_id", registry.ids("env"))
+# with its defaults, i.e. the embedded simulator; the AI2-THOR and Habitat envs need their
+# simulators by default and are checked on their fakes in tests/test_envs.py
+@pytest.mark.parametrize("env_id", [i for i in registry.ids("env") if i.endswith("-PyBullet-v0")])
 def test_check_env_passes_on_every_registered_env(env_id: str) -> None:
     e = gym.make(env_id)
     check_env(e.unwrapped, skip_render_check=True)
