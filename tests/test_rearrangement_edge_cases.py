@@ -122,3 +122,15 @@ def test_episode_metrics_refuse_mismatched_or_non_finite_energies() -> None:
     for start, end in (([math.nan, 0.0], [0.0, 0.0]), ([0.0, 0.0], [0.0, math.inf])):
         with pytest.raises(ValueError, match="^energies must be finite$"):
             rearrangement_metrics(start, end)
+
+
+def test_the_phase_clock_by_hand() -> None:
+    """`phase_step`, the two-phase rules both rearrangement backends share."""
+    from embodied.envs.rearrange_contract import PhaseStep, phase_step
+
+    assert phase_step(0, "move_ahead", 3, 5, 7) == PhaseStep(False, False, False)
+    assert phase_step(0, "done", 1, 5, 7) == PhaseStep(True, False, False)        # walkthrough over
+    assert phase_step(0, "move_ahead", 5, 5, 7) == PhaseStep(True, False, False)  # its budget spent
+    assert phase_step(1, "move_ahead", 6, 5, 7) == PhaseStep(False, False, False)
+    assert phase_step(1, "done", 2, 5, 7) == PhaseStep(False, True, False)
+    assert phase_step(1, "pickup_mug", 7, 5, 7) == PhaseStep(False, False, True)

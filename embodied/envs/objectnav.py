@@ -22,6 +22,7 @@ from embodied.config import ConfigError, EnvConfig, with_overrides
 from embodied.envs import objectnav_episodes as episodes_lib
 from embodied.envs.pybullet.house import category_names, semantic_id
 from embodied.envs.pybullet.scene import PyBulletScene
+from embodied.envs.objectnav_spaces import check_action, observation_space
 from embodied.interfaces import NAVIGATION_ACTION_NAMES, DiscreteNavigationAction
 from embodied.perception.geodesic import Target
 from embodied.perception.navgrid import NavGrid
@@ -33,8 +34,6 @@ _A = DiscreteNavigationAction
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT = _A.MOVE_AHEAD, _A.ROTATE_LEFT, _A.ROTATE_RIGHT
 LOOK_UP, LOOK_DOWN, STOP = _A.LOOK_UP, _A.LOOK_DOWN, _A.STOP
 PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0
-POSE_LIMIT = 1000.0  # metres / radians: far beyond any house, finite for space checkers
-GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
 
 
 @dataclass
@@ -119,17 +118,7 @@ class ObjectNavEnv(gym.Env):
                                    agent_height=episodes_lib.AGENT_HEIGHT,
                                    camera_height=episodes_lib.CAMERA_HEIGHT)
         self.scene_far = float(self.scene.far)
-        h, w = config.height, config.width
-        obs = {
-            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, self.scene_far, (h, w, 1), np.float32),
-            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-            "goal": spaces.Text(max_length=64, charset=GOAL_CHARSET),
-        }
-        if privileged:
-            obs["instance"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-            obs["semantic"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-        self.observation_space = spaces.Dict(obs)
+        self.observation_space = observation_space(config.height, config.width, self.scene_far, privileged)
         self._house_seed: int | None = None
         self._fields: dict[str, np.ndarray] = {}
         self._targets: dict[str, list[Target]] = {}
@@ -228,9 +217,7 @@ class ObjectNavEnv(gym.Env):
     def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        action = int(action)
-        if not self.action_space.contains(action):
-            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1} {ACTIONS}")
+        action = check_action(self.action_space, action)
         self.steps += 1
         success = self._apply(action)
         terminated = action == STOP

@@ -105,6 +105,7 @@ from embodied.envs import rearrange_episodes as episodes_lib
 from embodied.envs.pybullet.house import FURNITURE_CATEGORIES, GOAL_CATEGORIES
 from embodied.envs.rearrange_room import RoomSpec, cached_room
 from embodied.envs.rearrange_world import RearrangeWorld, distances_2d
+from embodied.envs.rearrange_contract import MAX_BOXES, observation_space, phase_step
 from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
                                  REARRANGE_PHASES, REARRANGE_PICKUPABLE_TYPES, snake_case)
 
@@ -117,8 +118,6 @@ LOOK_DEGREES = 30.0
 PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0   # pitch > 0 looks up: AI2-THOR horizon in [-30, 60]
 INTERACT_DISTANCE = episodes_lib.INTERACT_DISTANCE
 OPENNESS_THRESHOLD = episodes_lib.OPENNESS_THRESHOLD
-MAX_BOXES = 32
-POSE_LIMIT = 1000.0
 HAND_OFFSET, HAND_HEIGHT = 0.4, 1.0          # where a held object counts as being
 SNAP_SHRINK = 0.8                            # corners pulled 20 % to the centre for the view test
 DEPTH_TOLERANCE = 0.03                       # m: a point is in view if nothing is this much nearer
@@ -196,20 +195,7 @@ class RearrangeEnv(gym.Env):
         self.action_space = spaces.Discrete(len(ACTIONS))
         self.world = RearrangeWorld(config.width, config.height, config.hfov, config.renderer)
         self.far = float(self.world.scene.far)
-        h, w = config.height, config.width
-        obs: dict[str, spaces.Space] = {
-            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, self.far, (h, w, 1), np.float32),
-            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-            "held": spaces.Discrete(len(REARRANGE_PICKUPABLE_TYPES) + 1, start=-1),
-            "phase": spaces.Discrete(len(PHASES)),
-        }
-        if self.privileged:
-            top = np.iinfo(np.int32).max
-            obs["instance"] = spaces.Box(0, top, (h, w), np.int32)
-            obs["semantic"] = spaces.Box(0, top, (h, w), np.int32)
-            obs["boxes"] = spaces.Box(-1, top, (MAX_BOXES, 6), np.int32)
-        self.observation_space = spaces.Dict(obs)
+        self.observation_space = observation_space(config.height, config.width, self.far, self.privileged)
         self.episode: dict[str, Any] | None = None
         self.done = False
         self._file_episodes: list[dict[str, Any]] | None = None
@@ -295,15 +281,12 @@ class RearrangeEnv(gym.Env):
         self.phase_steps += 1
         success = self._apply(name)
         info: dict[str, Any] = {"last_action_success": bool(success), "action": name}
-        terminated = truncated = False
-        if self.phase == 0:
-            if name == "done" or self.phase_steps >= self.config.walkthrough_steps:
-                self._start_unshuffle()
-                info["phase_switched"] = True
-        elif name == "done":
-            terminated = True
-        elif self.phase_steps >= self.config.unshuffle_steps:
-            truncated = True
+        clock = phase_step(self.phase, name, self.phase_steps, self.config.walkthrough_steps,
+                           self.config.unshuffle_steps)
+        terminated, truncated = clock.terminated, clock.truncated
+        if clock.switch:
+            self._start_unshuffle()
+            info["phase_switched"] = True
         obs = self._observe()
         info.update(phase=PHASES[self.phase], steps=self.steps, phase_steps=self.phase_steps)
         if terminated or truncated:

@@ -37,14 +37,13 @@ from embodied.envs.ai2thor import robothor_episodes as episodes_lib
 from embodied.envs.ai2thor.controller import (ThorSettings, agent_pose, camera_intrinsics,
                                               event_observation, floor_height, make_controller,
                                               object_categories, thor_action, thor_to_world)
+from embodied.envs.objectnav_spaces import check_action, observation_space
 from embodied.interfaces import NAVIGATION_ACTION_NAMES, DiscreteNavigationAction
 
 ENV_ID = "embodied/ObjectNav-RoboTHOR-v0"
 ACTIONS = NAVIGATION_ACTION_NAMES
 STOP = DiscreteNavigationAction.STOP
-POSE_LIMIT = 1000.0
 FAR = 20.0  # m: THOR's camera far plane (ai2thor.server.Server.camera_far_plane)
-GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
 #: RoboTHOR ObjectNav's 12 goal categories (the challenge's object types).
 ROBOTHOR_CATEGORIES = ("AlarmClock", "Apple", "BaseballBat", "BasketBall", "Bowl", "GarbageCan",
                        "HousePlant", "Laptop", "Mug", "SprayBottle", "Television", "Vase")
@@ -113,17 +112,7 @@ class RobothorObjectNavEnv(gym.Env):
         self.render_mode = render_mode
         self.privileged = privileged
         self.action_space = spaces.Discrete(len(ACTIONS))
-        h, w = config.thor.height, config.thor.width
-        obs = {
-            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, FAR, (h, w, 1), np.float32),
-            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-            "goal": spaces.Text(max_length=64, charset=GOAL_CHARSET),
-        }
-        if privileged:
-            obs["instance"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-            obs["semantic"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-        self.observation_space = spaces.Dict(obs)
+        self.observation_space = observation_space(config.thor.height, config.thor.width, FAR, privileged)
         if privileged and not config.thor.render_instance_segmentation:
             raise ConfigError("a privileged agent needs instance masks; set "
                               "env.thor.render_instance_segmentation=true", key="env.thor")
@@ -200,9 +189,7 @@ class RobothorObjectNavEnv(gym.Env):
     def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        action = int(action)
-        if not self.action_space.contains(action):
-            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1} {ACTIONS}")
+        action = check_action(self.action_space, action)
         self.steps += 1
         command = thor_action(action, self.config.thor)
         if command is None:  # Stop: THOR is not stepped; the last event is scored

@@ -78,6 +78,7 @@ from embodied.envs.ai2thor.controller import (THOR_EXTRA, ThorSettings, agent_po
                                               camera_intrinsics, check_thor_available,
                                               event_observation, floor_height, make_controller,
                                               object_categories)
+from embodied.envs.rearrange_contract import MAX_BOXES, observation_space, phase_step
 from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
                                  REARRANGE_PHASES, REARRANGE_PICKUPABLE_TYPES)
 
@@ -87,8 +88,6 @@ __all__ = ["ENV_ID", "IthorRearrangeConfig", "IthorRearrangeEnv", "challenge_tho
 ENV_ID = "embodied/Rearrange-iTHOR-v0"
 ACTIONS = REARRANGE_ACTION_NAMES
 PHASES = REARRANGE_PHASES
-MAX_BOXES = 32
-POSE_LIMIT = 1000.0
 FAR = 20.0                     # THOR's far clipping plane (m)
 STEP_SIZE = 0.25
 #: env.controller values besides an import path `module:callable`
@@ -248,20 +247,7 @@ class IthorRearrangeEnv(gym.Env):
         self._factory = controller_factory or self._factory_for(config)
         self._controller: Any = None
         self.action_space = spaces.Discrete(len(ACTIONS))
-        h, w = config.height, config.width
-        obs: dict[str, spaces.Space] = {
-            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, FAR, (h, w, 1), np.float32),
-            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-            "held": spaces.Discrete(len(REARRANGE_PICKUPABLE_TYPES) + 1, start=-1),
-            "phase": spaces.Discrete(len(PHASES)),
-        }
-        if self.privileged:
-            top = np.iinfo(np.int32).max
-            obs["instance"] = spaces.Box(0, top, (h, w), np.int32)
-            obs["semantic"] = spaces.Box(0, top, (h, w), np.int32)
-            obs["boxes"] = spaces.Box(-1, top, (MAX_BOXES, 6), np.int32)
-        self.observation_space = spaces.Dict(obs)
+        self.observation_space = observation_space(config.height, config.width, FAR, self.privileged)
         self.episode: dict[str, Any] | None = None
         self.done = False
         self._episodes: list[dict[str, Any]] | None = None
@@ -391,15 +377,12 @@ class IthorRearrangeEnv(gym.Env):
             goal_openness=self.goal_openness, toggles=self._toggles, priority=self._priority,
             goal_pose=self.goal_thor.get, at_goal=self._at_goal)
         info: dict[str, Any] = {"last_action_success": bool(success), "action": name}
-        terminated = truncated = False
-        if self.phase == 0:
-            if name == "done" or self.phase_steps >= self.config.walkthrough_steps:
-                self._start_unshuffle()
-                info["phase_switched"] = True
-        elif name == "done":
-            terminated = True
-        elif self.phase_steps >= self.config.unshuffle_steps:
-            truncated = True
+        clock = phase_step(self.phase, name, self.phase_steps, self.config.walkthrough_steps,
+                           self.config.unshuffle_steps)
+        terminated, truncated = clock.terminated, clock.truncated
+        if clock.switch:
+            self._start_unshuffle()
+            info["phase_switched"] = True
         obs = self._observe()
         info.update(phase=PHASES[self.phase], steps=self.steps, phase_steps=self.phase_steps)
         if terminated or truncated:

@@ -52,6 +52,7 @@ from embodied import metrics
 from embodied.config import ConfigError, EnvConfig, with_overrides
 from embodied.envs.habitat import episodes as episodes_lib
 from embodied.envs.habitat import sim as sim_lib
+from embodied.envs.objectnav_spaces import check_action, observation_space
 from embodied.interfaces import NAVIGATION_ACTION_NAMES, DiscreteNavigationAction
 from embodied.perception.navgrid import NavGrid, distance_field
 
@@ -62,9 +63,7 @@ ENV_ID = "embodied/ObjectNav-Habitat-v0"
 ACTIONS = NAVIGATION_ACTION_NAMES
 _A = DiscreteNavigationAction
 PITCH_MIN_DEG, PITCH_MAX_DEG = -60.0, 30.0   # as ObjectNav-PyBullet
-POSE_LIMIT = 1000.0
 DEPTH_FAR = 1000.0   # habitat-sim's CameraSensorSpec.far default: no depth exceeds it
-GOAL_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_'")
 SCENES_PREFIX = "data/scene_datasets/"   # habitat-lab strips it before joining scenes_dir
 #: which habitat-sim control each moving action is (Stop never reaches the simulator)
 SIM_ACTIONS = {_A.MOVE_AHEAD: "move_forward", _A.ROTATE_LEFT: "turn_left",
@@ -221,17 +220,7 @@ class HabitatObjectNavEnv(gym.Env):
                                                                            config.gpu_device_id)
         self.simulator_name = "fake" if sim_lib.is_fake(self.hs) else "habitat-sim"
         self.action_space = spaces.Discrete(len(ACTIONS))
-        h, w = config.height, config.width
-        obs = {
-            "rgb": spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": spaces.Box(0.0, DEPTH_FAR, (h, w, 1), np.float32),
-            "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-            "goal": spaces.Text(max_length=64, charset=GOAL_CHARSET),
-        }
-        if privileged:
-            obs["instance"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-            obs["semantic"] = spaces.Box(0, np.iinfo(np.int32).max, (h, w), np.int32)
-        self.observation_space = spaces.Dict(obs)
+        self.observation_space = observation_space(config.height, config.width, DEPTH_FAR, privileged)
         self.sim: Any = None
         self._scene: str | None = None
         self._file_episodes: list[dict[str, Any]] | None = None
@@ -354,9 +343,7 @@ class HabitatObjectNavEnv(gym.Env):
     def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        action = int(action)
-        if not self.action_space.contains(action):
-            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1} {ACTIONS}")
+        action = check_action(self.action_space, action)
         self.steps += 1
         raw, success = self._apply(action)
         terminated = action == _A.STOP
