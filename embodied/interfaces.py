@@ -12,7 +12,9 @@ from typing import Any, TypedDict
 
 __all__ = ["DiscreteNavigationAction", "NAVIGATION_ACTION_NAMES", "ArticulationAction",
            "REARRANGE_PICKUPABLE_TYPES", "REARRANGE_OPENABLE_TYPES", "REARRANGE_PHASES",
-           "REARRANGE_ACTION_NAMES", "RearrangeAction", "snake_case", "pickup_action", "open_action"]
+           "REARRANGE_ACTION_NAMES", "RearrangeAction", "snake_case", "pickup_action", "open_action",
+           "ITHOR_PICKUPABLE_TYPES", "ITHOR_OPENABLE_TYPES", "rearrange_action_names",
+           "pickup_action_name", "open_action_name", "REARRANGE_FIXED_ACTIONS"]
 
 
 class DiscreteNavigationAction(IntEnum):
@@ -85,15 +87,55 @@ def snake_case(type_name: str) -> str:
     return "".join(out)
 
 
-#: The two-phase challenge's discrete actions, in its order (`RearrangeBaseExperimentConfig.
-#: actions()`, without `stand`/`crouch`, which the embedded agent does not have): navigation,
-#: `drop_held_object_with_snap`, then `open_by_type_*` and `pickup_*` sorted by name.
-REARRANGE_ACTION_NAMES: tuple[str, ...] = (
-    "done", "move_ahead", "move_left", "move_right", "move_back", "rotate_right", "rotate_left",
-    "look_up", "look_down", "drop_held_object_with_snap",
-    *sorted(f"open_by_type_{snake_case(t)}" for t in REARRANGE_OPENABLE_TYPES),
-    *sorted(f"pickup_{snake_case(t)}" for t in REARRANGE_PICKUPABLE_TYPES),
+#: The AI2-THOR rearrangement challenge's own type lists (its `rearrange/constants.py`:
+#: PICKUPABLE_OBJECTS, and OPENABLE_OBJECTS = openable and not pickupable), which
+#: `embodied/Rearrange-iTHOR-v0` acts on by default (`env.action_set: challenge`).
+ITHOR_PICKUPABLE_TYPES: tuple[str, ...] = (
+    "AlarmClock", "AluminumFoil", "Apple", "BaseballBat", "BasketBall", "Book", "Boots", "Bottle",
+    "Bowl", "Box", "Bread", "ButterKnife", "CD", "Candle", "CellPhone", "Cloth", "CreditCard", "Cup",
+    "DishSponge", "Dumbbell", "Egg", "Footstool", "Fork", "HandTowel", "Kettle", "KeyChain", "Knife",
+    "Ladle", "Laptop", "Lettuce", "Mug", "Newspaper", "Pan", "PaperTowelRoll", "Pen", "Pencil",
+    "PepperShaker", "Pillow", "Plate", "Plunger", "Pot", "Potato", "RemoteControl", "SaltShaker",
+    "ScrubBrush", "SoapBar", "SoapBottle", "Spatula", "Spoon", "SprayBottle", "Statue",
+    "TableTopDecor", "TeddyBear", "TennisRacket", "TissueBox", "ToiletPaper", "Tomato", "Towel", "Vase",
+    "Watch", "WateringCan", "WineBottle",
 )
+ITHOR_OPENABLE_TYPES: tuple[str, ...] = (
+    "Blinds", "Cabinet", "Drawer", "Fridge", "LaundryHamper", "Microwave", "Safe", "ShowerCurtain",
+    "ShowerDoor", "Toilet",
+)
+
+
+def pickup_action_name(type_name: str) -> str:
+    """`pickup_<snake type>`: the action that picks up an object of a type."""
+    return f"pickup_{snake_case(type_name)}"
+
+
+def open_action_name(type_name: str) -> str:
+    """`open_by_type_<snake type>`: the action that opens (or closes) an object of a type."""
+    return f"open_by_type_{snake_case(type_name)}"
+
+
+#: The actions every rearrangement action set starts with, in this order (the per-type ones follow).
+REARRANGE_FIXED_ACTIONS: tuple[str, ...] = (
+    "done", "move_ahead", "move_left", "move_right", "move_back", "rotate_right", "rotate_left",
+    "look_up", "look_down", "drop_held_object_with_snap")
+
+
+def rearrange_action_names(pickupable: tuple[str, ...], openable: tuple[str, ...]) -> tuple[str, ...]:
+    """The two-phase challenge's discrete actions for these types, in its order
+    (`RearrangeBaseExperimentConfig.actions()`, without `stand`/`crouch`, which the agents here do
+    not use): navigation, `drop_held_object_with_snap`, then `open_by_type_*` and `pickup_*`
+    sorted by name. An env hands its list out in `info["actions"]` (with `pickupable_types`,
+    `openable_types`); agents find an action by name there."""
+    return (*REARRANGE_FIXED_ACTIONS,
+            *sorted(open_action_name(t) for t in openable),
+            *sorted(pickup_action_name(t) for t in pickupable))
+
+
+#: The embedded task's actions (its 9 pickupable and 4 openable types).
+REARRANGE_ACTION_NAMES: tuple[str, ...] = rearrange_action_names(REARRANGE_PICKUPABLE_TYPES,
+                                                                  REARRANGE_OPENABLE_TYPES)
 
 #: The same actions as an IntEnum (`RearrangeAction.PICKUP_MUG`, `RearrangeAction.DONE`): members
 #: are the plain ints of the env's `Discrete` space. Never reorder REARRANGE_ACTION_NAMES.

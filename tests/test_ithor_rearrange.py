@@ -47,7 +47,11 @@ from embodied.interfaces import REARRANGE_ACTION_NAMES, RearrangeAction  # noqa:
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "ithor_rearrange" / "val.json"
 A = RearrangeAction
-SMALL = {"width": 64, "height": 64, "controller": "fake"}
+#: the index-based tests below use the embedded action set (RearrangeAction's numbers); the
+#: challenge's own set (the default) has its tests at the end
+SMALL = {"width": 64, "height": 64, "controller": "fake", "action_set": "embedded"}
+#: where the agent sees fake task 2's Pen, shuffled to (2.3, 0.45, 0.6): x, z, rotation, horizon
+PEN_SPOT = (2.3, 1.5, 180.0, 30.0)
 
 
 def make(privileged: bool = True, **kwargs: Any) -> IthorRearrangeEnv:
@@ -408,8 +412,9 @@ def test_noop_runs_both_phases_and_changes_nothing() -> None:
     assert m["unaddressable"] == 1 and m["start_misplaced"] == 2
 
 
-@pytest.mark.parametrize("paper", [False, True], ids=["csr", "csr_paper"])
-def test_csr_runs_a_full_two_phase_episode(tmp_path: Path, paper: bool) -> None:
+@pytest.mark.parametrize("paper,action_set", [(False, "embedded"), (True, "embedded"), (False, "challenge")],
+                         ids=["csr", "csr_paper", "csr-challenge-actions"])
+def test_csr_runs_a_full_two_phase_episode(tmp_path: Path, paper: bool, action_set: str) -> None:
     """The CSR agents, unchanged, on the fake room (tiny untrained encoders, as the PyBullet
     tests use): a walkthrough ended by their own `done`, an unshuffle, the challenge's metrics."""
     import torch
@@ -425,7 +430,7 @@ def test_csr_runs_a_full_two_phase_episode(tmp_path: Path, paper: bool) -> None:
     cls = CSRPaperConfig if paper else CSRAgentConfig
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    env = make()
+    env = make(action_set=action_set)
     try:
         agent = CSRAgent(cls(scene_model=str(scene), object_model=str(obj), walkthrough_budget=30,
                              revisit_budget=5, threads=1))
@@ -490,3 +495,48 @@ def test_registration_is_cheap_and_lists_the_tasks() -> None:
                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+
+# ------------------------------------------------------------------------------ the challenge's action set
+def test_the_challenge_action_set_is_the_default_and_names_every_type() -> None:
+    from embodied.interfaces import (ITHOR_OPENABLE_TYPES, ITHOR_PICKUPABLE_TYPES, REARRANGE_FIXED_ACTIONS,
+                                     rearrange_action_names)
+
+    env = IthorRearrangeEnv(IthorRearrangeConfig(split="fake", width=64, height=64, controller="fake"),
+                            privileged=True)
+    try:
+        obs, info = env.reset(seed=0, options={"episode": task("fake", 2)})
+        names = info["actions"]
+        assert names == rearrange_action_names(ITHOR_PICKUPABLE_TYPES, ITHOR_OPENABLE_TYPES)
+        assert len(names) == 10 + 10 + 62 == env.action_space.n
+        assert names[:10] == REARRANGE_FIXED_ACTIONS              # the same numbers as the embedded set
+        assert names[10] == "open_by_type_blinds" and names[-1] == "pickup_wine_bottle"
+        assert info["pickupable_types"] == ITHOR_PICKUPABLE_TYPES
+        assert env.observation_space["held"].n == 63 and obs["held"] == -1
+        env.step(names.index("done"))                              # to the unshuffle phase
+        # the Pen, which the embedded set cannot pick up, is now one action among the others
+        teleport(env, *PEN_SPOT)
+        out = env.step(names.index("pickup_pen"))
+        assert out[4]["last_action_success"], out[4]
+        assert ITHOR_PICKUPABLE_TYPES[int(out[0]["held"])] == "Pen"
+        m = env.step(names.index("done"))[4]["metrics"]
+    finally:
+        env.close()
+    assert m["unaddressable"] == 0
+
+
+@pytest.mark.parametrize("action_set,unaddressable", [("embedded", 1), ("challenge", 0)])
+def test_the_oracle_fixes_the_pen_only_with_the_challenge_actions(action_set: str, unaddressable: int) -> None:
+    """Fake task 2 shuffled a Pen: with the challenge's actions it is fixable, and the PyBullet
+    oracle, unchanged, fixes it (it finds its actions by name in info["actions"])."""
+    registry.load_builtin()
+    from embodied.agents.rearrange_oracle import RearrangeOracleConfig
+
+    env = make(action_set=action_set)
+    try:
+        m, switched = _run(env, registry.make_agent(RearrangeOracleConfig()), task("fake", 2))
+    finally:
+        env.close()
+    assert switched == 1 and m["unaddressable"] == unaddressable
+    assert m["end_misplaced"] == unaddressable and m["success"] == (1.0 if unaddressable == 0 else 0.0)

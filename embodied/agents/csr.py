@@ -51,8 +51,8 @@ from embodied.agents.base import Agent
 from embodied.agents.csr_config import (DEFAULT_MODELS, LOOK, MOVES, PITCHES,  # noqa: F401 (re-exported)
                                         CSRAgentConfig, CSRPaperConfig)
 from embodied.agents.csr_navigation import QUARTER, LatticeNav, move_action_offset
-from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
-                                 REARRANGE_PICKUPABLE_TYPES, open_action, pickup_action)
+from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_FIXED_ACTIONS, REARRANGE_OPENABLE_TYPES,
+                                 REARRANGE_PICKUPABLE_TYPES, open_action_name, pickup_action_name)
 from embodied.perception.csr_encoder import CSREncoder, box_area_fraction, load_encoder
 from embodied.perception.csr_tracking import GraphBuilder
 from embodied.perception.detection import detector_class, make_detector
@@ -104,9 +104,13 @@ class CSRAgent(Agent[int]):
     # ------------------------------------------------------------------------------- episode
     def reset(self, info: dict[str, Any]) -> None:
         actions = list(info.get("actions", REARRANGE_ACTION_NAMES))
-        if actions != list(REARRANGE_ACTION_NAMES):
-            raise ValueError(f"{self.config.id}: the env's actions are not REARRANGE_ACTION_NAMES")
+        fixed = REARRANGE_ACTION_NAMES[:len(REARRANGE_FIXED_ACTIONS)]
+        if tuple(actions[:len(fixed)]) != fixed:
+            raise ValueError(f"{self.config.id}: the env's actions do not start with {fixed}")
         self.index = {name: i for i, name in enumerate(actions)}
+        # the types this env's pickup / open actions name (the iTHOR env: the challenge's 62 + 10)
+        self.pickupable = tuple(info.get("pickupable_types", REARRANGE_PICKUPABLE_TYPES))
+        self.openable = tuple(info.get("openable_types", REARRANGE_OPENABLE_TYPES))
         self.camera = dict(info["camera"])
         self.intrinsics = Intrinsics.from_info(self.camera)
         self.camera_height = float(self.camera.get("height_m", self.intrinsics.camera_height))
@@ -328,7 +332,7 @@ class CSRAgent(Agent[int]):
         u_pos, u_cat = unshuffle.positions(), unshuffle.categories()
         out = []
         for p, cat in zip(walk.positions(), walk.categories()):
-            if cat not in REARRANGE_PICKUPABLE_TYPES or not np.all(np.isfinite(p)):
+            if cat not in self.pickupable or not np.all(np.isfinite(p)):
                 continue
             near = [q for q, c in zip(u_pos, u_cat) if c == cat and np.all(np.isfinite(q))
                     and np.linalg.norm(q - p) < 0.5]
@@ -393,10 +397,10 @@ class CSRAgent(Agent[int]):
     # ------------------------------------------------------------------------------- fixing
     def _plan_fixes(self) -> None:
         walk, unshuffle = self.graphs
-        pick = REARRANGE_PICKUPABLE_TYPES
-        opens = REARRANGE_OPENABLE_TYPES if self.config.fix_openness else ()
+        pick = self.pickupable
+        opens = self.openable if self.config.fix_openness else ()
         self.changes = detect_changes(walk, unshuffle, self.rules, pickupable=pick,
-                                      openable=REARRANGE_OPENABLE_TYPES)
+                                      openable=self.openable)
         self.tasks = []
         for ch in self.changes:
             if ch.kind == "move" and ch.walk_position is not None and ch.unshuffle_position is not None:
@@ -431,10 +435,10 @@ class CSRAgent(Agent[int]):
             # at the spot: interact
             task.pending = True               # type: ignore[attr-defined]
             if task.stage == "pickup":
-                return REARRANGE_ACTION_NAMES[pickup_action(task.change.category)]
+                return pickup_action_name(task.change.category)
             if task.stage == "drop":
                 return "drop_held_object_with_snap"
-            return REARRANGE_ACTION_NAMES[open_action(task.change.category)]
+            return open_action_name(task.change.category)
         return None
 
     def _rivals(self, task: _Task, target: np.ndarray) -> list[np.ndarray]:
@@ -454,7 +458,7 @@ class CSRAgent(Agent[int]):
         self.goal = None
         self.log.append(f"{task.stage} {task.change.category}: held {self.held}")
         if task.stage == "pickup":
-            want = REARRANGE_PICKUPABLE_TYPES.index(task.change.category)
+            want = self.pickupable.index(task.change.category)
             if self.held == want:
                 target = np.asarray(task.change.unshuffle_position)
                 if any(np.linalg.norm(p[:2] - target[:2]) < 0.15 for p in self._seen(task.change.category, obs, pose)):

@@ -47,8 +47,8 @@ import numpy as np
 from embodied import metrics
 from embodied.agents.base import Agent
 from embodied.config import AgentConfig, ConfigError
-from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_PICKUPABLE_TYPES, open_action,
-                                 pickup_action)
+from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_FIXED_ACTIONS, REARRANGE_PICKUPABLE_TYPES,
+                                 open_action_name, pickup_action_name)
 
 _NAMES = REARRANGE_ACTION_NAMES
 DONE = _NAMES.index("done")
@@ -199,8 +199,10 @@ class RearrangeOracleAgent(Agent[int]):
         """Everything the episode needs, from the walkthrough's reset info (copied in)."""
         p = info["privileged"]
         self.actions = list(info.get("actions", _NAMES))
-        if self.actions != list(_NAMES):
-            raise ValueError("rearrange_oracle: the env's actions are not REARRANGE_ACTION_NAMES")
+        #: what `held` indexes (the iTHOR env's challenge types, or the embedded task's)
+        self.pickupable = tuple(info.get("pickupable_types", REARRANGE_PICKUPABLE_TYPES))
+        if tuple(self.actions[:len(REARRANGE_FIXED_ACTIONS)]) != REARRANGE_FIXED_ACTIONS:
+            raise ValueError(f"rearrange_oracle: the env's actions do not start with {REARRANGE_FIXED_ACTIONS}")
         cam = info["camera"]
         self.fx, self.fy, self.cx, self.cy = (float(cam[k]) for k in ("fx", "fy", "cx", "cy"))
         self.width, self.height = int(cam["width"]), int(cam["height"])
@@ -226,9 +228,11 @@ class RearrangeOracleAgent(Agent[int]):
                 self.poses[name] = moved_pose(self.goal_poses[name], change["pose"])
             else:
                 self.poses[name] = {**self.poses[name], "openness": float(change["openness"])}
-        self.todo = [n for n in self.goal_poses
-                     if metrics.pose_energy(self.goal_poses[n], self.poses[n]) > 0.0]
-        self.given_up: list[str] = []
+        changed = [n for n in self.goal_poses
+                   if metrics.pose_energy(self.goal_poses[n], self.poses[n]) > 0.0]
+        # an object whose type has no action in this env's set cannot be fixed: given up at once
+        self.todo = [n for n in changed if self._action_name(n) in self.actions]
+        self.given_up: list[str] = [n for n in changed if n not in self.todo]
         self.blocked: set[tuple[int, int, int]] = set()
         self.goal: _Goal | None = None
         self.spot: Cell | None = None
@@ -334,16 +338,26 @@ class RearrangeOracleAgent(Agent[int]):
         return float(d.min()) <= self.reach - self.config.reach_margin
 
     # ------------------------------------------------------------------------------- planning
+    def _picked(self, name: str) -> bool:
+        """Whether the object is fixed by picking it up (else by opening or closing it)."""
+        pose = self.goal_poses[name]
+        return bool(pose.get("pickupable", True)) and pose.get("bounding_box") is not None
+
+    def _action_name(self, name: str) -> str:
+        """The action that fixes the object: pickup_<type> or open_by_type_<type>."""
+        kind = pickup_action_name if self._picked(name) else open_action_name
+        return kind(self.type_of[name])
+
     def _make_goal(self, name: str, held: bool) -> _Goal:
         if held:
             lo, hi = self._box(name, self.goal_poses[name])
             return _Goal("drop", name, DROP, lo, hi, (lo + hi) / 2)
-        if self.goal_poses[name].get("pickupable", True) and \
-                self.goal_poses[name].get("bounding_box") is not None:
+        action = self.actions.index(self._action_name(name))
+        if self._picked(name):
             lo, hi = self._box(name)
-            return _Goal("pickup", name, pickup_action(self.type_of[name]), lo, hi, (lo + hi) / 2)
+            return _Goal("pickup", name, action, lo, hi, (lo + hi) / 2)
         origin = np.asarray(self.poses[name]["position"], dtype=float)
-        return _Goal("open", name, open_action(self.type_of[name]), origin, origin, origin)
+        return _Goal("open", name, action, origin, origin, origin)
 
     def _views(self, goal: _Goal, cell: Cell) -> list[tuple[int, int]]:
         """(heading, pitch) to try from `cell`, best first: towards the target, tilted to it."""
@@ -408,7 +422,7 @@ class RearrangeOracleAgent(Agent[int]):
         full hands (an object that could not be put back nor down) only openings remain."""
         best: tuple[int, _Goal] | None = None
         for name in self.todo:
-            if held and self.type_of[name] in REARRANGE_PICKUPABLE_TYPES:
+            if held and self._picked(name):
                 continue
             goal = self._make_goal(name, held=False)
             found = self._choose_spot(goal, cell, heading, pitch)
@@ -448,7 +462,7 @@ class RearrangeOracleAgent(Agent[int]):
             return
         assert goal is not None
         if kind == "pickup":
-            if held == REARRANGE_PICKUPABLE_TYPES.index(self.type_of[goal.name]):
+            if 0 <= held < len(self.pickupable) and self.pickupable[held] == self.type_of[goal.name]:
                 self.goal = self._make_goal(goal.name, held=True)
                 self.spot, self.path = None, []
             else:

@@ -20,15 +20,17 @@ from embodied.interfaces import REARRANGE_PHASES, REARRANGE_PICKUPABLE_TYPES
 MAX_BOXES = 32
 
 
-def observation_space(height: int, width: int, far: float, privileged: bool) -> spaces.Dict:
+def observation_space(height: int, width: int, far: float, privileged: bool,
+                      pickupable: int = len(REARRANGE_PICKUPABLE_TYPES)) -> spaces.Dict:
     """rgb, depth (metres, [0, far]), pose (x, y, yaw, pitch) relative to the start, the held
-    object's index into REARRANGE_PICKUPABLE_TYPES (-1: none), the phase; with ``privileged``,
-    int32 instance and semantic maps and up to MAX_BOXES (instance, category, box) rows."""
+    object's index into the env's `pickupable` types (`info["pickupable_types"]`; -1: none),
+    the phase; with ``privileged``, int32 instance and semantic maps and up to MAX_BOXES
+    (instance, category, box) rows."""
     obs: dict[str, spaces.Space] = {
         "rgb": spaces.Box(0, 255, (height, width, 3), np.uint8),
         "depth": spaces.Box(0.0, far, (height, width, 1), np.float32),
         "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (4,), np.float32),
-        "held": spaces.Discrete(len(REARRANGE_PICKUPABLE_TYPES) + 1, start=-1),
+        "held": spaces.Discrete(pickupable + 1, start=-1),
         "phase": spaces.Discrete(len(REARRANGE_PHASES)),
     }
     if privileged:

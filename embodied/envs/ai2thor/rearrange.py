@@ -3,8 +3,9 @@
 The AI2-THOR Rearrangement challenge (allenai/ai2thor-rearrangement; Weihs et al. 2021, "Visual
 Room Rearrangement") as the framework's two-phase task, so that the agents written for the
 embedded task (`embodied/Rearrange-PyBullet-v0`: `noop`, `rearrange_oracle`, `csr`, `csr_paper`)
-run here with the same code: the same action list (`embodied.interfaces.REARRANGE_ACTION_NAMES`),
-the same observation keys, the same reset/step infos and the same metrics functions
+run here with the same code: the same kind of action list (`embodied.interfaces.
+rearrange_action_names`, named in `info["actions"]`), the same observation keys, the same
+reset/step infos and the same metrics functions
 (`embodied.metrics.pose_energy`, `rearrangement_metrics`).
 
 Episodes: the challenge's own dataset files (`rearrange_episodes`; env.split names a split in
@@ -27,16 +28,19 @@ One Gymnasium episode covers both phases, as on PyBullet:
    start and at its end (`rearrangement_metrics`: success, fixed, fixed_strict, misplaced,
    energy_remaining, ...). An object missing at the end (broken into pieces) counts as broken.
 
-Actions (`Discrete(23)`, the framework's vocabulary; THOR calls and the challenge's target rules
-in `rearrange_actions`). The challenge has one `pickup_<type>` per THOR pickupable type (62) and one
-`open_by_type_<type>` per openable type (10); the framework's list has the 9 pickupable and 4
-openable types the agents know. So an iTHOR task that shuffled, say, a Pen cannot be fully undone
-by any agent here: `info["metrics"]["unaddressable"]` counts the initially misplaced objects
-whose type has no action, so results can be read (or filtered) with that in mind.
+Actions (THOR calls and the challenge's target rules in `rearrange_actions`): `env.action_set:
+challenge` (the default) is the challenge's action space without stand/crouch -- navigation,
+`drop_held_object_with_snap`, one `open_by_type_<type>` per openable type (10) and one
+`pickup_<type>` per pickupable type (62), `Discrete(82)`, in the challenge's order
+(`interfaces.ITHOR_PICKUPABLE_TYPES` / `ITHOR_OPENABLE_TYPES`); `embedded` is the embedded
+task's 23 (its 9 pickupable and 4 openable types). Agents find actions by name in
+`info["actions"]` and types in `info["pickupable_types"]` / `info["openable_types"]`.
+`info["metrics"]["unaddressable"]` counts the initially misplaced objects whose type has no action
+in the set (0 with the challenge's, except for types it does not score either).
 
 Observations, as on PyBullet: `rgb` (H, W, 3) uint8, `depth` (H, W, 1) float32 z-depth in metres
 (clipped to THOR's 20 m far plane), `pose` (4,) = x, y, yaw relative to the start pose and camera
-pitch (up positive), `held` (index into REARRANGE_PICKUPABLE_TYPES, -1 empty), `phase`. With
+pitch (up positive), `held` (index into `info["pickupable_types"]`, -1 empty), `phase`. With
 `privileged=True`: `instance` (H, W) int32 (object k of the scene's objects sorted by name is
 k + 1; 0 nothing), `semantic` (H, W) int32 (ids in `info["categories"]`: the scene's types sorted,
 0 background), `boxes` (32, 6) int32 rows (instance id, category id, x0, y0, x1, y1 inclusive) of
@@ -79,14 +83,16 @@ from embodied.envs.ai2thor.controller import (THOR_EXTRA, ThorSettings, agent_po
                                               event_observation, floor_height, make_controller,
                                               object_categories)
 from embodied.envs.rearrange_contract import MAX_BOXES, observation_space, phase_step
-from embodied.interfaces import (REARRANGE_ACTION_NAMES, REARRANGE_OPENABLE_TYPES,
-                                 REARRANGE_PHASES, REARRANGE_PICKUPABLE_TYPES)
+from embodied.interfaces import (ITHOR_OPENABLE_TYPES, ITHOR_PICKUPABLE_TYPES, REARRANGE_OPENABLE_TYPES,
+                                 REARRANGE_PHASES, REARRANGE_PICKUPABLE_TYPES, rearrange_action_names)
 
 __all__ = ["ENV_ID", "IthorRearrangeConfig", "IthorRearrangeEnv", "challenge_thor_settings",
            "pose_record", "thor_quaternion", "CONTROLLERS"]
 
 ENV_ID = "embodied/Rearrange-iTHOR-v0"
-ACTIONS = REARRANGE_ACTION_NAMES
+#: env.action_set -> (pickupable types, openable types)
+ACTION_SETS = {"challenge": (ITHOR_PICKUPABLE_TYPES, ITHOR_OPENABLE_TYPES),
+               "embedded": (REARRANGE_PICKUPABLE_TYPES, REARRANGE_OPENABLE_TYPES)}
 PHASES = REARRANGE_PHASES
 FAR = 20.0                     # THOR's far clipping plane (m)
 STEP_SIZE = 0.25
@@ -125,6 +131,9 @@ class IthorRearrangeConfig(EnvConfig):
     unshuffle_steps: int = 500
     #: "goal": open_by_type sets the goal openness (2021/2022); "toggle": the 2023 rule
     open_mode: str = "goal"
+    #: "challenge": the challenge's pickup/open types (62 + 10, interfaces.ITHOR_*_TYPES);
+    #: "embedded": the embedded task's (9 + 4, REARRANGE_ACTION_NAMES)
+    action_set: str = "challenge"
     controller: str = "ai2thor"
     quality: str = "Very Low"
     thor: ThorSettings = field(default_factory=challenge_thor_settings)
@@ -134,6 +143,10 @@ class IthorRearrangeConfig(EnvConfig):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"got {getattr(self, name)!r}, expected a positive integer",
                                   key=name)
+        if self.action_set not in ACTION_SETS:
+            raise ConfigError(f"got {self.action_set!r}, expected challenge (the challenge's 62 "
+                              "pickupable and 10 openable types) or embedded (the embedded task's 9 + 4)",
+                              key="action_set")
         if self.open_mode not in ("goal", "toggle"):
             raise ConfigError(f"got {self.open_mode!r}, expected goal (2021/2022 rule) or toggle "
                               "(2023 rule)", key="open_mode")
@@ -223,11 +236,11 @@ def _broken_record(goal: dict[str, Any]) -> dict[str, Any]:
     return {**goal, "broken": True, "bounding_box": None, "openness": None}
 
 
-def _addressable(record: dict[str, Any]) -> bool:
-    """Can the framework's actions fix this object? (a pickup or open_by_type action exists)"""
+def _addressable(record: dict[str, Any], pickupable: tuple[str, ...], openable: tuple[str, ...]) -> bool:
+    """Can the env's actions fix this object? (a pickup or open_by_type action exists)"""
     if record["pickupable"]:
-        return record["type"] in REARRANGE_PICKUPABLE_TYPES
-    return record["type"] in REARRANGE_OPENABLE_TYPES
+        return record["type"] in pickupable
+    return record["type"] in openable
 
 
 # ----------------------------------------------------------------------------------- the env
@@ -246,8 +259,11 @@ class IthorRearrangeEnv(gym.Env):
         self.settings = config.settings()
         self._factory = controller_factory or self._factory_for(config)
         self._controller: Any = None
-        self.action_space = spaces.Discrete(len(ACTIONS))
-        self.observation_space = observation_space(config.height, config.width, FAR, self.privileged)
+        self.pickupable, self.openable = ACTION_SETS[config.action_set]
+        self.actions = rearrange_action_names(self.pickupable, self.openable)
+        self.action_space = spaces.Discrete(len(self.actions))
+        self.observation_space = observation_space(config.height, config.width, FAR, self.privileged,
+                                                   pickupable=len(self.pickupable))
         self.episode: dict[str, Any] | None = None
         self.done = False
         self._episodes: list[dict[str, Any]] | None = None
@@ -351,14 +367,14 @@ class IthorRearrangeEnv(gym.Env):
             "phase": PHASES[0],
             "steps": 0,
             "phase_steps": 0,
-            "actions": ACTIONS,
+            "actions": self.actions,
             "max_steps": {"walkthrough": self.config.walkthrough_steps,
                           "unshuffle": self.config.unshuffle_steps},
             "camera": dict(self.camera),
             "renderer": "ai2thor" if self.config.controller == "ai2thor" else self.config.controller,
             "categories": dict(self.categories),
-            "pickupable_types": REARRANGE_PICKUPABLE_TYPES,
-            "openable_types": REARRANGE_OPENABLE_TYPES,
+            "pickupable_types": self.pickupable,
+            "openable_types": self.openable,
             "open_mode": self.config.open_mode,
         }
         if self.privileged:
@@ -369,7 +385,7 @@ class IthorRearrangeEnv(gym.Env):
         """One action (module docstring). Reward is always 0: `info["metrics"]` scores the end."""
         if self.episode is None or self.done:
             raise RuntimeError("step() called before reset() or after the episode ended")
-        name = ACTIONS[self._action_index(action)]
+        name = self.actions[self._action_index(action)]
         self.steps += 1
         self.phase_steps += 1
         success = actions_lib.execute(
@@ -462,23 +478,26 @@ class IthorRearrangeEnv(gym.Env):
             q = thor_quaternion(p["rotation"])
             change = {"name": name, "kind": "move",
                       "pose": [*_world(p["position"], self.floor), 2.0 * math.atan2(q[2], q[3])]}
-            out[0 if _addressable(self.goal_poses[name]) else 1].append(change)
+            out[0 if self._fixable(name) else 1].append(change)
         for entry in spec["openable_data"]:
             name = str(entry["name"])
             if name not in self.goal_poses or entry["start_openness"] == entry["target_openness"]:
                 continue
             change = {"name": name, "kind": "open", "openness": float(entry["start_openness"])}
-            out[0 if _addressable(self.goal_poses[name]) else 1].append(change)
+            out[0 if self._fixable(name) else 1].append(change)
         return out
+
+    def _fixable(self, name: str) -> bool:
+        return _addressable(self.goal_poses[name], self.pickupable, self.openable)
 
     # ------------------------------------------------------------------------------ actions
     def _action_index(self, action: Any) -> int:
         try:
             value = float(action)
         except (TypeError, ValueError):
-            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1}") from None
-        if not math.isfinite(value) or value != int(value) or not 0 <= value < len(ACTIONS):
-            raise ValueError(f"action {action!r} is not one of 0..{len(ACTIONS) - 1} "
+            raise ValueError(f"action {action!r} is not one of 0..{len(self.actions) - 1}") from None
+        if not math.isfinite(value) or value != int(value) or not 0 <= value < len(self.actions):
+            raise ValueError(f"action {action!r} is not one of 0..{len(self.actions) - 1} "
                              "(names in info['actions'])")
         return int(value)
 
@@ -497,8 +516,7 @@ class IthorRearrangeEnv(gym.Env):
             "rgb": base["rgb"].copy(),
             "depth": base["depth"],
             "pose": base["pose"],
-            "held": np.int64(REARRANGE_PICKUPABLE_TYPES.index(held_type)
-                             if held_type in REARRANGE_PICKUPABLE_TYPES else -1),
+            "held": np.int64(self.pickupable.index(held_type) if held_type in self.pickupable else -1),
             "phase": np.int64(self.phase),
         }
         if self.privileged:
@@ -551,7 +569,7 @@ class IthorRearrangeEnv(gym.Env):
         end = [metrics.pose_energy(self.goal_poses[n], now[n]) for n in names]
         out: dict[str, Any] = dict(metrics.rearrangement_metrics(start, end))
         out["unaddressable"] = float(sum(1 for n, e in zip(names, start)
-                                         if e > 0 and not _addressable(self.goal_poses[n])))
+                                         if e > 0 and not self._fixable(n)))
         inventory = self.controller().last_event.metadata.get("inventoryObjects") or []
         out.update(steps=self.steps, walkthrough_steps=self.walkthrough_steps,
                    unshuffle_steps=self.phase_steps, held_at_end=bool(inventory))

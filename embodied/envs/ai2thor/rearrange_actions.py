@@ -35,7 +35,8 @@ import hashlib
 import random
 from typing import Any, Callable, Mapping, Sequence
 
-from embodied.interfaces import REARRANGE_OPENABLE_TYPES, REARRANGE_PICKUPABLE_TYPES, snake_case
+from embodied.interfaces import (ITHOR_OPENABLE_TYPES, ITHOR_PICKUPABLE_TYPES, REARRANGE_OPENABLE_TYPES,
+                                 REARRANGE_PICKUPABLE_TYPES, open_action_name, pickup_action_name)
 
 __all__ = ["NAVIGATION", "PICKUP", "OPEN", "PHYSICS_KWARGS", "OPENNESS_THRESHOLD",
            "pickup_target", "open_target", "toggle_schedule", "execute"]
@@ -44,8 +45,10 @@ __all__ = ["NAVIGATION", "PICKUP", "OPEN", "PHYSICS_KWARGS", "OPENNESS_THRESHOLD
 NAVIGATION = {"move_ahead": "MoveAhead", "move_left": "MoveLeft", "move_right": "MoveRight",
               "move_back": "MoveBack", "rotate_left": "RotateLeft", "rotate_right": "RotateRight",
               "look_up": "LookUp", "look_down": "LookDown"}
-PICKUP = {f"pickup_{snake_case(t)}": t for t in REARRANGE_PICKUPABLE_TYPES}
-OPEN = {f"open_by_type_{snake_case(t)}": t for t in REARRANGE_OPENABLE_TYPES}
+#: every pickup / open action of either action set (the challenge's types include the embedded
+#: task's); the env accepts only those of its own list
+PICKUP = {pickup_action_name(t): t for t in (*ITHOR_PICKUPABLE_TYPES, *REARRANGE_PICKUPABLE_TYPES)}
+OPEN = {open_action_name(t): t for t in (*ITHOR_OPENABLE_TYPES, *REARRANGE_OPENABLE_TYPES)}
 #: The challenge's `physics_step_kwargs` (enhanced physics determinism), sent with every action
 #: that moves something.
 PHYSICS_KWARGS = {"actionSimulationSeconds": 0.26, "fixedDeltaTime": 0.02}
