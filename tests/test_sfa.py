@@ -417,7 +417,7 @@ def test_handles_inside_a_face_come_before_proud_corners() -> None:
 def test_a_turn_about_a_far_line_is_a_slide_and_about_an_edge_a_hinge() -> None:
     """A drawer front pushed 12 cm in, fitted with a 2.5° turn about a line 3 m away, is a
     slide along its motion; the same plate turned 10° about its own edge is a hinge there."""
-    from embodied.agents.sfa import FAR_HINGE, joint_from_motion
+    from embodied.agents.sfa_motion import FAR_HINGE, joint_from_motion
     from embodied.perception.articulation import transform_points
 
     front = _plate(0.0, 0.2, 0.4, 0.2)                            # x 0..0.4, y = 0, z 0.2..0.4

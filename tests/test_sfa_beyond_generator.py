@@ -16,7 +16,8 @@ import pytest
 import yaml
 from scipy.spatial.transform import Rotation
 
-from embodied.agents.sfa import SfaAgent, SfaConfig, camera_elevation, touches_border
+from embodied.agents.sfa import SfaAgent, SfaConfig
+from embodied.agents.sfa_views import camera_elevation, touches_border
 from embodied.config import load_config
 from embodied.perception.articulation import JointEstimate, aggregate_joint
 from embodied.perception.pointcloud import face_offsets, normals_and_offsets

@@ -58,22 +58,20 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from embodied.agents.base import Agent
+from embodied.agents.sfa_motion import MotionFits, joint_from_motion
+from embodied.agents.sfa_views import LIFT_COS, TOP_ELEVATION, Looking, camera_elevation
 from embodied.config import AgentConfig, ConfigError
 from embodied.interfaces import ArticulationAction
 from embodied.perception.articulated_model import ArticulatedModel, PartModel, export_urdf
-from embodied.perception.articulation import (JointEstimate, aggregate_joint, estimate_joint,
-                                              joint_motion, ransac_rigid, transform_points)
-from embodied.perception.pointcloud import (clusters, dominant_normal, face_offsets, facing_cameras, icp,
-                                            in_free_space, normals_and_offsets, one_sidedness,
-                                            voxel_downsample)
+from embodied.perception.articulation import JointEstimate, aggregate_joint, joint_motion, transform_points
+from embodied.perception.pointcloud import (clusters, face_offsets, facing_cameras, in_free_space,
+                                            normals_and_offsets, one_sidedness, voxel_downsample)
 
 NO_ARTICULATION = "no articulation found"
 #: m: changed clusters this close to the touched point seed the moving part.
 SEED_RADIUS = 0.1
 #: m: face candidates farther than this from every tried point and known part rank alike.
 SPREAD_CAP = 0.25
-#: a motion fit needs at least this share of the part's points still facing a camera after it.
-MIN_VISIBLE_SHARE = 0.3
 #: m: a pull that carried its grasp point less than this hardly moved the part.
 WEAK_SHIFT = 0.015
 #: below this cosine between normal and view ray a surface is seen at a grazing angle.
@@ -84,42 +82,16 @@ FREE_MARGIN = 0.02
 MODEL_VOXEL = 0.005
 #: m: a part first seen away from its start pose claims moved start points this close to it.
 START_RADIUS = 0.05
-#: degrees: swings tried when a pull's motion does not fit from the commanded translation.
-SWING_GUESSES_DEG = (10.0, 20.0, 35.0)
-#: degrees: turns in the moved face's own plane tried when nothing else fits (a wheel).
-SPIN_GUESSES_DEG = (20.0, 45.0, 90.0, 135.0, 180.0)
-#: a swing fit may keep fewer of the part's points in view (see ``SfaAgent._fit_swing``).
-SWING_VISIBLE_SHARE = 0.2
-#: a swing fit may carry the touched point at most this many pull distances.
-SWING_REACH = 1.5
 #: two parts whose start-pose points overlap by this share are one (``_share_start_space``).
 START_OVERLAP = 0.5
 #: m: a stale part's point covers a moved start point this close (``_along_joint``).
 START_COVER = 0.02
 #: m: the face around a handle candidate that tells a handle from a proud corner.
 HANDLE_SURROUND = 0.08
-#: m: a fitted hinge line farther than this from every point of its part is taken for a slide.
-FAR_HINGE = 1.0
 #: a gripper that moved while fewer points than this changed in view moved something unseen.
 UNSEEN_CHANGE = 500
-#: a hand that moved more than GRIP_TOLERANCE (m) constrains the fit: the grasped point must end
-#: within GRIP_SHARE of the hand's shift (at least GRIP_TOLERANCE) of where the hand let go, or
-#: further on within COAST_COS of its direction (see ``SfaAgent._plausible``).
-GRIP_TOLERANCE = 0.03
-GRIP_SHARE = 0.5
-COAST_COS = 0.95
 #: m: a start-cloud point this close to a part's start-pose geometry is the part's.
 COVER_RADIUS = 0.006
-#: view actions: zoom-out factor and the farthest view (the env's VIEW_LIMITS allow 2.0;
-#: this keeps the object large in the image).
-ZOOM_OUT = 1.4
-VIEW_MAX_SCALE = 1.96
-#: a pull whose direction's vertical component exceeds this lifts; it is made from
-#: ``TOP_ELEVATION`` degrees when the cameras look from below ``TOP_MIN_ELEVATION``.
-LIFT_COS = 0.7
-TOP_ELEVATION = 65.0
-TOP_MIN_ELEVATION = 45.0
-TOP_AFTER_TRIES = 2
 #: m: a remembered handle with no point of the cloud this close is hidden; a part within this
 #: of the line of sight hides it.
 HIDDEN_GAP = 0.02
@@ -256,46 +228,6 @@ def valid_cloud(obs: dict[str, Any]) -> np.ndarray:
     return np.asarray(obs["points"][:n], dtype=float)
 
 
-def joint_from_motion(R: np.ndarray, t: np.ndarray, points: np.ndarray,
-                      reference: np.ndarray) -> JointEstimate:
-    """The joint one fitted motion of a part's ``points`` stands for (``estimate_joint``), but a
-    turn about a line farther than ``FAR_HINGE`` from every point of the part is a slide.
-
-    Why: a hinge is attached to its part. A drawer pushed in hides its tray, and the fit to
-    what stays in view can pick up a noise rotation of 2-4° about a line metres away; over
-    the part that motion is a translation, and it is kept as one.
-    """
-    est = estimate_joint(R, t, reference=reference)
-    if est.type == "revolute":
-        axis = np.asarray(est.axis, dtype=float)
-        rel = np.asarray(points, dtype=float) - np.asarray(est.origin, dtype=float)
-        rel -= np.outer(rel @ axis, axis)
-        if float(np.linalg.norm(rel, axis=1).min()) > FAR_HINGE:
-            est = estimate_joint(R, t, reference=reference, min_angle_deg=180.0)
-    return est
-
-
-def camera_elevation(extrinsic: np.ndarray) -> float:
-    """Degrees the camera looks down (its optical axis below the horizontal)."""
-    forward = np.asarray(extrinsic, dtype=float)[:3, 2]
-    return float(np.degrees(np.arcsin(np.clip(-forward[2], -1.0, 1.0))))
-
-
-def touches_border(cloud: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
-                   shape: tuple[int, int], margin: float = 1.5) -> bool:
-    """Whether some of the cloud projects onto the image's outermost pixels (``margin`` px) of
-    camera ``K``/``extrinsic``: the object reaches past the frame."""
-    if len(cloud) == 0:
-        return False
-    E = np.asarray(extrinsic, dtype=float)
-    cam = (np.asarray(cloud, float) - E[:3, 3]) @ E[:3, :3]
-    cam = cam[cam[:, 2] > 1e-6]
-    u = K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2]
-    v = K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2]
-    h, w = shape
-    return bool(np.any((u < margin) | (u > w - 1 - margin) | (v < margin) | (v > h - 1 - margin)))
-
-
 def lift_direction(direction: np.ndarray) -> np.ndarray | None:
     """World up made perpendicular to a pull direction (unit), or None for a near-vertical pull."""
     d = np.asarray(direction, dtype=float)
@@ -335,7 +267,7 @@ def _joint_dict(j: JointEstimate) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ agent
-class SfaAgent(Agent[ArticulationAction]):
+class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
     """Pull promising points, segment what moved, fit its joint; stop when nothing new moves."""
 
     def __init__(self, config: SfaConfig, device: str = "cpu") -> None:
@@ -454,72 +386,6 @@ class SfaAgent(Agent[ArticulationAction]):
         self.pending = (point, direction, distance)
         return {"point": point.astype(np.float32), "direction": direction.astype(np.float32),
                 "distance": np.array([distance], np.float32)}
-
-    # -------------------------------------------------------------------------- looking
-    def _may_look(self) -> bool:
-        """Whether a view action is allowed now: views on, one left, budget left for it."""
-        cfg = self.config
-        return cfg.views and self.views < cfg.max_views and self.interactions < self.budget
-
-    def look(self, view: tuple[float, float, float]) -> ArticulationAction:
-        """The view action: move the cameras to ``view`` = (azimuth deg from where they started,
-        elevation deg, distance scale); costs one interaction, as a robot's head or base move."""
-        self.interactions += 1
-        self.views += 1
-        self.view = view
-        self.looked = True
-        self.log.append({"view": [float(v) for v in view]})
-        zero = np.zeros(3, np.float32)
-        return {"point": zero, "direction": np.array([1.0, 0.0, 0.0], np.float32),
-                "distance": np.array([self.config.pull_distance], np.float32),
-                "view": np.array(view, np.float32)}
-
-    def _front_direction(self, cloud: np.ndarray) -> np.ndarray:
-        """Horizontal unit vector from the object towards where the cameras first stood."""
-        d = self.start_cameras.mean(axis=0) - cloud.mean(axis=0)
-        d[2] = 0.0
-        n = float(np.linalg.norm(d))
-        return d / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
-
-    def _wants_top_view(self, point: np.ndarray, direction: np.ndarray, refining: bool) -> bool:
-        """Whether to look from above before a pull that lifts a top face (a lid, a flap).
-
-        Why: a lid hinged at its back turns its top away from a camera that looks at it from
-        the front and low; lifted by a few degrees it is seen edge-on, and its motion cannot be
-        fitted to what is left (a sliver of its front edge). From above, its whole top stays in
-        view while it turns. Not for the lifting second try of a handle on a front (most of
-        those are drawers and doors that were stuck, and the fronts are seen best from where
-        the cameras are). And only to lift further a part already seen to go up (a lid nudged
-        by a pull at its front) or before any part is found (a chest whose fronts gave nothing): the top of a
-        cabinet whose doors moved is rarely a lid, and a view costs an interaction; before any
-        part is found, only after ``TOP_AFTER_TRIES`` pulls (the fronts first).
-        """
-        if any(np.linalg.norm(point - q) < 1e-6 for q in self.lifted):
-            return False
-        if (self.parts and not refining) or (not self.parts and self.interactions < TOP_AFTER_TRIES):
-            return False
-        if refining:                       # a part seen to go up (a lid), not one tried upwards
-            shift = self.refining_part.grasp_shift
-            if float(shift[2]) <= LIFT_COS * float(np.linalg.norm(shift)) or float(np.linalg.norm(shift)) < 1e-3:
-                return False
-        return (self._may_look() and self.interactions + 2 < self.budget
-                and abs(float(direction[2])) > LIFT_COS and self.view[1] < TOP_MIN_ELEVATION)
-
-    def _look_again_view(self, obs: dict[str, Any], cloud: np.ndarray) -> tuple[float, float, float] | None:
-        """Where to look from when a motion could not be explained from here, or None.
-
-        A part that came towards the camera (a small drawer pulled out by its own depth) can
-        leave the frame: when the cloud reaches the image border, the same direction from
-        further away sees it whole. (Looking from higher up after other failures was tried:
-        on the generated cabinets most of those are a drawer under an open drawer, which a
-        higher camera sees even less of.)
-        """
-        azimuth, elevation, scale = self.view
-        if scale < VIEW_MAX_SCALE and touches_border(
-                cloud, np.asarray(obs["intrinsics"], float)[0], np.asarray(obs["extrinsics"], float)[0],
-                np.asarray(obs["depth"]).shape[-2:]):
-            return azimuth, elevation, min(VIEW_MAX_SCALE, scale * ZOOM_OUT)
-        return None
 
     def debug_frame(self) -> np.ndarray | None:
         """The last view with every part found so far painted on it, its joint axis, and the
@@ -974,169 +840,6 @@ class SfaAgent(Agent[ArticulationAction]):
         inv = np.linalg.inv(part.pose)
         back = transform_points(inv[:3, :3], inv[:3, 3], seen)
         part.canonical = voxel_downsample(np.concatenate([part.canonical, back]), MODEL_VOXEL)
-
-    def _square_slide(self, est: JointEstimate, src: np.ndarray, after: np.ndarray,
-                      threshold: float) -> JointEstimate:
-        """Prefer a slide square to the part's front when the data cannot tell it apart.
-
-        Why: a drawer front is a flat face, and matching a flat face to its moved copy fixes
-        the motion across the face well but along it only by the few points of its edges and
-        handle, so the fitted slide can tilt by 10-20 degrees. Drawers slide perpendicular to
-        their fronts; the perpendicular slide of the same length along the front's normal is
-        taken when it explains the "after" cloud as well (median residual within a third of
-        the fit threshold), and the tilted one is kept when the data clearly favour it.
-        """
-        normal = dominant_normal(src)
-        if normal is None:
-            return est
-        axis = np.asarray(est.axis, dtype=float)
-        along = float(np.dot(axis, normal))
-        if abs(along) < math.cos(math.radians(30.0)):
-            return est
-        shift = est.state * axis
-        square = float(np.dot(shift, normal)) * normal
-        tree = cKDTree(after)
-        fitted = float(np.median(tree.query(src + shift)[0]))
-        snapped = float(np.median(tree.query(src + square)[0]))
-        if snapped > fitted + threshold / 3.0:
-            return est
-        length = float(np.linalg.norm(square))
-        return JointEstimate("prismatic", square / length, est.origin, length,
-                             state_range=(0.0, length))
-
-    def _fit(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray, init_t: np.ndarray,
-             threshold: float, R0: np.ndarray | None = None, min_share: float = MIN_VISIBLE_SHARE,
-             wide: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Visibility-aware ICP, then RANSAC on the matches of the points still seen:
-        (R, t, inlier mask over ``src``), or None when nothing fits or too little stays in view.
-        ``wide``: ICP's first matches reach as far as from a translation guess, not a refit's."""
-        cfg = self.config
-        R, t, matched, visible = icp(src, after, init_t, cfg.icp_iterations, threshold, R0=R0,
-                                     src_normals=normals, cameras=self.cameras,
-                                     start_radius=0.08 if wide else None)
-        seen = np.flatnonzero(visible)
-        if len(seen) < max(6, min_share * len(src)):
-            return None
-        try:
-            R, t, inl = ransac_rigid(src[seen], matched[seen], threshold=threshold, iterations=200,
-                                     rng=self.rng, min_inliers=max(3, len(seen) // 3))
-        except ValueError:
-            return None
-        mask = np.zeros(len(src), dtype=bool)
-        mask[seen[inl]] = True
-        return R, t, mask
-
-    @staticmethod
-    def _plausible(R: np.ndarray, t: np.ndarray, point: np.ndarray, direction: np.ndarray,
-                   distance: float, gripper: np.ndarray | None) -> bool:
-        """Whether a fitted motion carries the grasped point the way the hand went.
-
-        Why: a fit to a small or flat part can settle in a wrong minimum (a small drawer pulled
-        out by its own depth fitted as a 90 degree turn that lays its front onto its floor,
-        which carries the grasped point backwards). With the env's ``gripper_shift`` the fit
-        must carry the grasped point to within ``GRIP_SHARE`` of the hand's shift (at least
-        ``GRIP_TOLERANCE``) of where the hand let go, or further on the same way (within
-        ``COAST_COS``): a door pulled near its hinge keeps swinging after it is let go. Without
-        it, forward along the pull by at most ``SWING_REACH`` pull distances.
-        """
-        shift = R @ point + t - point
-        if gripper is not None and float(np.linalg.norm(gripper)) > GRIP_TOLERANCE:
-            hand = float(np.linalg.norm(gripper))
-            if float(np.linalg.norm(shift - gripper)) <= max(GRIP_TOLERANCE, GRIP_SHARE * hand):
-                return True                    # where the hand let go
-            along = float(shift @ gripper) / hand
-            return along >= hand and along >= COAST_COS * float(np.linalg.norm(shift))
-        d = direction / np.linalg.norm(direction)
-        reach = SWING_REACH * distance
-        return bool(float(shift @ d) > 0.0 and float(np.linalg.norm(shift)) <= reach)
-
-    def _fit_slide(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray,
-                   init_t: np.ndarray, threshold: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The fit again as a pure translation: (I, t, inlier mask), or None.
-
-        Why: when the free fits fail or land where the hand did not go, the part may be a
-        slide whose flat front lets rotations wander; a translation has no rotation to lose.
-        """
-        t = np.asarray(init_t, dtype=float)
-        tree = cKDTree(after)
-        visible = np.ones(len(src), dtype=bool)
-        for radius in np.geomspace(0.08, threshold, max(2, self.config.icp_iterations)):
-            moved = src + t
-            visible = facing_cameras(moved, normals, self.cameras)
-            d, nn = tree.query(moved)
-            keep = (d < radius) & visible
-            if keep.sum() < 6:
-                return None
-            t = (after[nn[keep]] - src[keep]).mean(axis=0)
-        d, _ = tree.query(src + t)
-        inliers = (d < threshold) & facing_cameras(src + t, normals, self.cameras)
-        if inliers.sum() < max(6, MIN_VISIBLE_SHARE * len(src)):
-            return None
-        return np.eye(3), t, inliers
-
-    def _fit_spin(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray, threshold: float,
-                  accept: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The fit again from turns about the moved face's own normal, through its middle.
-
-        Why: a wheel or a knob turns in its own plane, by as much as the hand carries it round
-        (a quarter turn and more), so neither the commanded translation nor a swing about an
-        edge starts ICP near it. The face's normal (``dominant_normal``) through the moved
-        points' centroid is the likely axis; turns of ``SPIN_GUESSES_DEG`` both ways are tried,
-        and of the fits the hand's motion allows (``accept``) the one with most inliers wins.
-        """
-        axis = dominant_normal(src)
-        if axis is None:
-            return None
-        centre = src.mean(axis=0)
-        best, best_count = None, 0
-        for deg in SPIN_GUESSES_DEG:
-            for sign in (1.0, -1.0):
-                R0 = Rotation.from_rotvec(axis * sign * np.radians(deg)).as_matrix()
-                fit = self._fit(src, normals, after, centre - R0 @ centre, threshold, R0=R0,
-                                min_share=SWING_VISIBLE_SHARE)
-                if fit is None or not accept(fit):
-                    continue
-                if fit[2].sum() > best_count:
-                    best, best_count = fit, int(fit[2].sum())
-        return best
-
-    def _fit_swing(self, src: np.ndarray, normals: np.ndarray, after: np.ndarray,
-                   point: np.ndarray, direction: np.ndarray, distance: float, threshold: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The fit again from swings: rotations about hinge lines at the part's edges.
-
-        Why: the first fit starts from the commanded translation, and a door that swung by 20°
-        or more lies too far from that for ICP to reach; it converges elsewhere or loses sight
-        of the part. A hinge lies on an edge of its part, across the pull: for each world axis
-        not along the pull, the two extremes of the part along (axis x pull) are hinge guesses,
-        and the swing's sign is the one that carries the touched point along the pull. Of the
-        fits that carry the touched point forward by no more than the pull allows, the one with
-        the most inliers wins. Its visible share may be lower than the first fit's: a door
-        swung far turns most of its face from the camera, but then every guess agrees.
-        """
-        d = direction / np.linalg.norm(direction)
-        best, best_count = None, 0
-        for axis in np.eye(3):
-            edge = np.cross(axis, d)
-            if np.linalg.norm(edge) < 0.5:
-                continue
-            for hinge in (src[np.argmin(src @ edge)], src[np.argmax(src @ edge)]):
-                sign = 1.0 if np.dot(np.cross(axis, point - hinge), d) >= 0 else -1.0
-                for deg in SWING_GUESSES_DEG:
-                    R0 = Rotation.from_rotvec(axis * sign * np.radians(deg)).as_matrix()
-                    fit = self._fit(src, normals, after, hinge - R0 @ hinge, threshold, R0=R0,
-                                    min_share=SWING_VISIBLE_SHARE, wide=True)
-                    if fit is None:
-                        continue
-                    R, t, inliers = fit
-                    shift = R @ point + t - point
-                    if not 0.0 < shift @ d <= SWING_REACH * distance or \
-                            np.linalg.norm(shift) > SWING_REACH * distance:
-                        continue
-                    if inliers.sum() > best_count:
-                        best, best_count = fit, int(inliers.sum())
-        return best
 
     def _same_part(self, part: _Part, src: np.ndarray, est: JointEstimate) -> bool:
         """Whether a motion belongs to a known part: its points overlap the part's last known
