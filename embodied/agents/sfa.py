@@ -308,6 +308,7 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
         self._view: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         #: a motion to fit again from the next view (see ``observe_effect``)
         self.refit: _Motion | None = None
+        self._normals_of: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
         #: a follow-up pull chosen before the view taken for it (see ``_wants_top_view``)
         self.deferred: tuple[np.ndarray, ...] | None = None
         #: whether any pull has moved anything yet (views before that see the start state)
@@ -461,12 +462,27 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
         return None
 
     # -------------------------------------------------------------------------- 1. propose
-    def _blocked(self, p: np.ndarray) -> bool:
-        """Whether a point is near a failed try or on a known part (anything seen of it)."""
+    def _normals(self, cloud: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``normals_and_offsets`` of a cloud, remembered for the last cloud asked about: the
+        cloud a pull's candidates were chosen on is the "before" cloud its effect is segmented on."""
+        cached = self._normals_of
+        if cached is not None and cached[0] is cloud and np.array_equal(cached[1], cameras):
+            return cached[2]
+        out = normals_and_offsets(cloud, cameras, self.config.normal_neighbors)
+        self._normals_of = (cloud, np.array(cameras, copy=True), out)
+        return out
+
+    def _part_trees(self) -> list[cKDTree]:
+        """A search tree of everything seen of each known part, where it is now."""
+        return [cKDTree(self._geometry_now(part)) for part in self.parts]
+
+    def _blocked(self, p: np.ndarray, trees: list[cKDTree] | None = None) -> bool:
+        """Whether a point is near a failed try or on a known part (anything seen of it).
+        ``trees``: ``_part_trees()`` when the caller asks about many points."""
         r = self.config.skip_radius
         if any(np.linalg.norm(p - q) < r for q in self.tried):
             return True
-        return any(cKDTree(self._geometry_now(part)).query(p)[0] < r for part in self.parts)
+        return any(tree.query(p)[0] < r for tree in (self._part_trees() if trees is None else trees))
 
     def _clearance(self, points: np.ndarray) -> np.ndarray:
         """Per point, the distance to the nearest tried point or known part point (inf if none)."""
@@ -485,7 +501,7 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
         cfg = self.config
         if len(cloud) < cfg.normal_neighbors:
             return None
-        normals, offsets = normals_and_offsets(cloud, cameras, cfg.normal_neighbors)
+        normals, offsets = self._normals(cloud, cameras)
         view = cameras.mean(axis=0) - cloud
         view /= np.linalg.norm(view, axis=1, keepdims=True)
         view_cos = np.einsum("ni,ni->n", normals, view)
@@ -572,20 +588,24 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
         if self.handle_memory is None:             # the handles of the start state
             self.handle_memory = [(cloud[i].copy(), d.copy()) for i, d, h
                                   in zip(cands.index, cands.direction, cands.handle) if h]
+        trees = self._part_trees()                 # the parts do not move while choosing
+        unhide_asked = False
         for i, direction, handle in zip(cands.index, cands.direction, cands.handle):
-            if not handle:
-                unhide = self._unhide(cloud)
+            if not handle and not unhide_asked:    # before the first face: a hidden handle?
+                unhide_asked = True
+                unhide = self._unhide(cloud, trees)
                 if unhide is not None:
                     return unhide
-            if not self._blocked(cloud[i]):
+            if not self._blocked(cloud[i], trees):
                 return cloud[i].copy(), direction.copy()
             if handle:
                 lift = self._second_try(cloud[i], direction)
                 if lift is not None:
                     return cloud[i].copy(), lift
-        return self._unhide(cloud)
+        return None if unhide_asked else self._unhide(cloud, trees)
 
-    def _unhide(self, cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    def _unhide(self, cloud: np.ndarray, trees: list[cKDTree] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, float] | None:
         """A pull that closes an opened part hiding a handle seen at the start, or None.
 
         Why: a drawer pulled out hides the handle of the drawer below it from a camera that
@@ -597,8 +617,9 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
             return None
         tree = cKDTree(cloud)
         eye = self.cameras.mean(axis=0)
+        trees = self._part_trees() if trees is None else trees
         for point, _ in self.handle_memory:
-            if self._blocked(point) or tree.query(point)[0] < HIDDEN_GAP:
+            if self._blocked(point, trees) or tree.query(point)[0] < HIDDEN_GAP:
                 continue                       # tried, on a known part, or in view
             if any(len(p.canonical) and cKDTree(p.canonical).query(point)[0] < HIDDEN_GAP for p in self.parts):
                 continue                       # a known part's own handle: it moved with it
@@ -722,7 +743,7 @@ class SfaAgent(MotionFits, Looking, Agent[ArticulationAction]):
         min_points = min(cfg.min_part_points, max(15, int(0.02 * len(before))))
         fit_threshold = max(cfg.ransac_threshold, 0.75 * spacing)
         d_before, _ = cKDTree(after).query(before)
-        normals, _ = normals_and_offsets(before, self.cameras, cfg.normal_neighbors)
+        normals, _ = self._normals(before, self.cameras)
         # a surface seen at a grazing angle changes by centimetres when it moves by millimetres:
         # such points neither seed nor make a part (they still serve as the "after" targets)
         steady = facing_cameras(before, normals, self.cameras, GRAZING_COS)
