@@ -258,3 +258,37 @@ def test_cli_run_show_and_generate(toy_yaml: Path, tmp_path: Path, capsys: pytes
     assert "embodied/ToyWalk-v0" in capsys.readouterr().out
     assert main(["episodes", "generate", "--env", "embodied/ToyWalk-v0", "--split", "mini", "foo=1"]) == 2
     assert capsys.readouterr().err.startswith("error: env.foo: unknown key")
+
+
+def test_the_backend_picks_the_device_check_the_session_and_the_episode_loop(
+        tmp_path: Path, toy_yaml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run.backend=ray: no local device check (the cluster's workers must have the device, which
+    ray_session checks), the Ray session is entered before any episode and run_ray runs them;
+    run.backend=local: the device is checked here, before anything is written. Ray itself is
+    replaced by stand-ins that record their calls (tests/test_ray_backend.py runs the real one)."""
+    import contextlib
+
+    import embodied.ray_backend as ray_backend
+    import embodied.runner as runner
+
+    calls: list[tuple[str, object]] = []
+
+    @contextlib.contextmanager
+    def session(cfg):  # stand-in for ray_backend.ray_session
+        calls.append(("session", cfg.run.backend))
+        yield
+
+    def run_ray(cfg, todo):  # stand-in for ray_backend.run_ray: the serial loop, recorded
+        calls.append(("run", len(todo)))
+        yield from runner._run_serial(cfg, todo)
+
+    monkeypatch.setattr(ray_backend, "ray_session", session)
+    monkeypatch.setattr(ray_backend, "run_ray", run_ray)
+    missing = "cuda:99"                                 # a GPU no machine here has
+    cfg = toy_config(toy_yaml, "run.backend=ray", f"run.device={missing}", "run.gpus_per_worker=1")
+    summary = run_experiment(cfg)
+    assert calls == [("session", "ray"), ("run", summary["episodes"])] and summary["failed"] == 0
+    local = tmp_path / "local"
+    with pytest.raises(ConfigError, match="run.device"):
+        run_experiment(toy_config(toy_yaml, f"run.device={missing}", f"run.output={local}"))
+    assert not local.exists() and len(calls) == 2
